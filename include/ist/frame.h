@@ -1,0 +1,76 @@
+/*
+ * frame.h: tunnel frames (2-byte big-endian length + protobuf Message),
+ * decoded and encoded with no I/O. PROTOCOL.md section 2.
+ */
+#ifndef IST_FRAME_H
+#define IST_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ist/ist.h"
+
+#define IST_MAX_PAYLOAD 64512u		/* Message.payload limit */
+#define IST_MAX_FRAME (2u + 65535u)	/* length prefix + largest Message */
+#define IST_MAX_WS_MESSAGE 131076u	/* WebSocket payload limit */
+#define IST_MAX_SERVICES 3u
+#define IST_MAX_SERVICE_ID 128u
+
+enum ist_msg_type {
+	IST_MSG_UNKNOWN = 0,
+	IST_MSG_DATA = 1,
+	IST_MSG_STREAM_START = 2,
+	IST_MSG_STREAM_RESET = 3,
+	IST_MSG_SESSION_RESET = 4,
+	IST_MSG_SERVICE_IDS = 5,
+	IST_MSG_CONNECTION_START = 6,
+	IST_MSG_CONNECTION_RESET = 7,
+};
+
+/*
+ * One decoded Message. Pointers stay valid until the next call on the
+ * decoder that produced it. Absent optional fields: service_id NULL,
+ * connection_id 0, n_available 0.
+ */
+struct ist_msg {
+	int type; /* may be a value outside enum ist_msg_type */
+	int32_t stream_id;
+	bool ignorable;
+	const uint8_t *payload;
+	size_t payload_len;
+	const char *service_id;
+	const char *const *available;
+	size_t n_available;
+	uint32_t connection_id;
+	bool has_unknown_fields; /* the service refuses those from clients */
+};
+
+const char *ist_msg_type_name(int type);
+
+/* Bytes the encoding of m takes, length prefix included. */
+size_t ist_frame_size(const struct ist_msg *m);
+
+/*
+ * Encodes m with its length prefix into out. Returns the bytes written, or
+ * IST_ERR_TOOBIG if m is over the limits or does not fit in cap.
+ */
+int ist_frame_encode(const struct ist_msg *m, uint8_t *out, size_t cap);
+
+struct ist_frame_decoder;
+
+int ist_frame_decoder_new(struct ist_frame_decoder **out);
+void ist_frame_decoder_free(struct ist_frame_decoder *d);
+
+/*
+ * Feeds bytes; they may split or join frames anyhow.
+ * Returns 1 and fills *msg when a whole message was decoded, 0 when all
+ * input was taken without completing one, or a negative code
+ * (IST_ERR_TOOBIG, IST_ERR_DECODE, IST_ERR_PROTO for type 0) with e set.
+ * *consumed says how much of in was taken: call again with the rest.
+ * After an error the decoder is unusable (the stream is lost).
+ */
+int ist_frame_decoder_feed(struct ist_frame_decoder *d, const uint8_t *in,
+    size_t len, size_t *consumed, struct ist_msg *msg, struct ist_err *e);
+
+#endif

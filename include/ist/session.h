@@ -1,0 +1,148 @@
+/*
+ * session.h: the tunnel protocol state machine of one WebSocket connection,
+ * for the source and the destination role, with no I/O (nghttp2 style).
+ *
+ * The adapter feeds every byte of every binary WebSocket message into
+ * ist_session_recv(); events come back through callbacks, called from inside
+ * recv. Bytes to send come out of ist_session_peek_output() and are written
+ * as binary WebSocket messages. PROTOCOL.md section 2 is the specification.
+ *
+ * Connections are named by (service_id, connection_id). In the V1 format
+ * there is no service id: callbacks get "" and calls take NULL or "".
+ * In V1 and V2 every stream has exactly one connection, id 1.
+ */
+#ifndef IST_SESSION_H
+#define IST_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ist/frame.h"
+#include "ist/ist.h"
+
+enum ist_role {
+	IST_ROLE_SOURCE = 1,
+	IST_ROLE_DESTINATION = 2,
+};
+
+/* The peer message formats of PROTOCOL.md "Peer message formats". */
+enum ist_format {
+	IST_FORMAT_V1 = 1, /* no serviceId, no connectionId */
+	IST_FORMAT_V2 = 2, /* serviceId, one connection per stream */
+	IST_FORMAT_V3 = 3, /* serviceId and connectionId */
+};
+
+/* Why a connection ended; passed to on_connection_end. */
+enum ist_end_reason {
+	IST_END_CONNECTION_RESET = 1, /* peer sent CONNECTION_RESET */
+	IST_END_STREAM_RESET = 2,     /* peer sent STREAM_RESET */
+	IST_END_SESSION_RESET = 3,    /* service sent SESSION_RESET */
+	IST_END_REPLACED = 4,	      /* a new STREAM_START superseded it */
+	IST_END_FORMAT = 5,	      /* peer mixed message formats */
+};
+
+struct ist_session;
+
+struct ist_session_callbacks {
+	/* SERVICE_IDS arrived (both roles). The source may start streams. */
+	void (*on_service_ids)(struct ist_session *s, const char *const *ids,
+	    size_t n, void *ud);
+	/*
+	 * Destination: the peer opened a connection (STREAM_START or
+	 * CONNECTION_START). Return 0 to accept it, or a negative code to
+	 * refuse: the session then queues the reset for it.
+	 */
+	int (*on_connection_start)(struct ist_session *s,
+	    const char *service_id, uint32_t connection_id, void *ud);
+	/* Payload of a DATA message for a live connection. */
+	void (*on_data)(struct ist_session *s, const char *service_id,
+	    uint32_t connection_id, const uint8_t *data, size_t len,
+	    void *ud);
+	/* A live connection ended by the peer or the service. */
+	void (*on_connection_end)(struct ist_session *s,
+	    const char *service_id, uint32_t connection_id,
+	    enum ist_end_reason why, void *ud);
+	/* Optional: each message as received, before it is acted on. */
+	void (*on_msg)(struct ist_session *s, const struct ist_msg *m,
+	    void *ud);
+};
+
+struct ist_session_options {
+	enum ist_role role;
+	/* Source: the format to send. Destination: ignored, the first
+	 * STREAM_START fixes it. */
+	enum ist_format format;
+	/* Source: refuse to start a stream before SERVICE_IDS arrived
+	 * (subprotocols 2.0 and 3.0). */
+	bool wait_service_ids;
+	/* Source: stream ids start after this one, so that they never
+	 * repeat within a tunnel across reconnects. */
+	int32_t last_stream_id;
+	/* Output buffer size; 0 means 256 KiB. At least 2 * IST_MAX_FRAME. */
+	size_t out_capacity;
+};
+
+int ist_session_new(struct ist_session **out,
+    const struct ist_session_options *opt,
+    const struct ist_session_callbacks *cb, void *ud);
+void ist_session_free(struct ist_session *s);
+
+/*
+ * Takes all of in (any split of the binary stream). A negative return is
+ * fatal for the session (the adapter closes the WebSocket): IST_ERR_PROTO,
+ * IST_ERR_ROLE, IST_ERR_DECODE, IST_ERR_TOOBIG, with e saying what the
+ * peer sent. Stale or unknown-connection messages and ignorable unknown
+ * types are dropped, not errors.
+ */
+int ist_session_recv(struct ist_session *s, const uint8_t *in, size_t len,
+    struct ist_err *e);
+
+/* Source: SERVICE_IDS seen (or not awaited). */
+bool ist_session_ready(const struct ist_session *s);
+/* The service ids from SERVICE_IDS; valid until the session is freed. */
+size_t ist_session_service_ids(const struct ist_session *s,
+    const char *const **ids);
+/* The highest stream id used or seen (for last_stream_id on reconnect). */
+int32_t ist_session_last_stream_id(const struct ist_session *s);
+
+/*
+ * Source: open a new stream to service_id with its first connection
+ * (*connection_id = 1). A new stream for a service ends its old one.
+ * IST_ERR_STATE before SERVICE_IDS when awaited; IST_ERR_INVAL for a
+ * service not in SERVICE_IDS.
+ */
+int ist_session_start_stream(struct ist_session *s, const char *service_id,
+    uint32_t *connection_id, struct ist_err *e);
+/* Source, V3 only: one more connection on the service's active stream. */
+int ist_session_start_connection(struct ist_session *s,
+    const char *service_id, uint32_t *connection_id, struct ist_err *e);
+
+/*
+ * Queues payload as DATA messages of at most IST_MAX_PAYLOAD bytes.
+ * Takes as much as fits in the output buffer: *accepted may be less than
+ * len (0 when full; wait for the output to drain).
+ */
+int ist_session_send_data(struct ist_session *s, const char *service_id,
+    uint32_t connection_id, const uint8_t *data, size_t len,
+    size_t *accepted, struct ist_err *e);
+
+/* Ends a connection from our side: CONNECTION_RESET in V3, STREAM_RESET
+ * in V1/V2. Does not call on_connection_end. */
+int ist_session_end_connection(struct ist_session *s, const char *service_id,
+    uint32_t connection_id, struct ist_err *e);
+
+/* True while the connection is live. */
+bool ist_session_connection_live(const struct ist_session *s,
+    const char *service_id, uint32_t connection_id);
+
+/* Payload bytes send_data would take now. */
+size_t ist_session_send_room(const struct ist_session *s);
+
+/* Output: pending bytes, a contiguous chunk of them, and consuming it. */
+size_t ist_session_output_pending(const struct ist_session *s);
+size_t ist_session_peek_output(const struct ist_session *s,
+    const uint8_t **p);
+void ist_session_consume_output(struct ist_session *s, size_t n);
+
+#endif
