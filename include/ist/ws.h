@@ -1,0 +1,127 @@
+/*
+ * ws.h: the libwebsockets client side of one tunnel WebSocket, shared by
+ * iot-ssh-proxy (source) and iot-tunnel-agent (destination).
+ *
+ * An ist_ws owns one wss connection to the tunnel service's data plane and
+ * the struct ist_session that speaks the tunnel protocol over it. The
+ * program owns the lws context (made with ist_ws_context_new() so that
+ * TLS, proxy and buffer sizes are right) and the event loop; it adds its
+ * own protocols (stdio, local raw sockets) to the same context.
+ *
+ * Handshake: access-token and client-token headers, subprotocol
+ * aws.iot.securetunneling-3.0 checked in the reply, channel-id kept for
+ * the logs. A refused handshake is retried with backoff on 5xx and network
+ * failures (same client token), never on 4xx. LWS-NOTES.md has the lws
+ * 4.1.6 bugs worked around here (IPv6 name check, BUG B).
+ *
+ * Every callback runs on the loop thread. Secrets given in the options are
+ * copied and wiped at ist_ws_free(); they are never logged.
+ */
+#ifndef IST_WS_H
+#define IST_WS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "ist/ist.h"
+#include "ist/session.h"
+
+#define IST_WS_SUBPROTOCOL "aws.iot.securetunneling-3.0"
+
+struct ist_ws;
+
+struct ist_ws_context_options {
+	/* PEM CA bundle to trust instead of the OS store, or NULL. */
+	const char *ca_file;
+	/* HTTP CONNECT proxy "[user:pass@]host:port" (no scheme), as
+	 * ist_aws_proxy_for() gives it, or NULL. */
+	const char *http_proxy;
+	/* The program's own protocols, ended by a zeroed entry, or NULL.
+	 * Must outlive the context. */
+	const struct lws_protocols *protocols;
+	/* Returned by ist_ws_context_user(). */
+	void *user;
+};
+
+/*
+ * Makes a client-only lws context: rx_buffer_size 65536, pt_serv_buf_size
+ * 32768 (room for large tokens in the handshake), the tunnel protocol as
+ * protocols[0] (it checks server certificates) then the program's.
+ * Unsets the lowercase http_proxy variable, which lws would otherwise
+ * apply by itself to every connection (LWS-NOTES 1, Proxy).
+ */
+int ist_ws_context_new(struct lws_context **out,
+    const struct ist_ws_context_options *o, struct ist_err *e);
+/* Destroys the context (closing every wsi) and frees what it owned. */
+void ist_ws_context_free(struct lws_context *ctx);
+void *ist_ws_context_user(struct lws_context *ctx);
+
+struct ist_ws_options {
+	/* The data plane (see ist_aws_data_endpoint()): a name or an
+	 * address (IPv6 without brackets), a port, and whether to use TLS
+	 * (always, except a ws:// override for tests). */
+	const char *host;
+	int port;
+	bool tls;
+	enum ist_role role;
+	enum ist_format format;	/* source: the format to send */
+	int32_t last_stream_id;	/* source: see ist_session_options */
+	const char *access_token;	/* copied, wiped at free */
+	const char *client_token;	/* NULL: a random one is made */
+	/* Handshake attempts on 5xx or network failure; 0 means 4. */
+	int max_attempts;
+	/* Destination: after a dropped connection, connect again (same
+	 * client token, backoff) instead of ending. */
+	bool reconnect;
+};
+
+struct ist_ws_callbacks {
+	/* Given to each session with the ist_ws ud; ist_ws_session() is the
+	 * session they are called for. */
+	struct ist_session_callbacks session;
+	/* Handshake done; a fresh session is ready. */
+	void (*on_open)(struct ist_ws *ws, const char *channel_id, void *ud);
+	/* The connection dropped and ist_ws is connecting again (reconnect
+	 * only): every tunnel connection of the old session is gone. */
+	void (*on_drop)(struct ist_ws *ws, const struct ist_err *e, void *ud);
+	/* Output was written: ist_session_send_room() may have grown. */
+	void (*on_writable)(struct ist_ws *ws, void *ud);
+	/*
+	 * The end. code 0: closed by us (ist_ws_close); IST_ERR_CLOSED: the
+	 * service closed the WebSocket (tunnel closed or expired); any other
+	 * code (IST_ERR_NET, IST_ERR_TLS, IST_ERR_PROTO, ...) with e saying
+	 * why. The ws may be freed from inside this callback.
+	 */
+	void (*on_end)(struct ist_ws *ws, int code, const struct ist_err *e,
+	    void *ud);
+};
+
+/* Starts connecting. Callbacks come from the loop. */
+int ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
+    const struct ist_ws_options *o, const struct ist_ws_callbacks *cb,
+    void *ud, struct ist_err *e);
+/* Closes without callbacks and frees; NULL is fine. */
+void ist_ws_free(struct ist_ws *ws);
+
+/* The current session, NULL before the first handshake. */
+struct ist_session *ist_ws_session(struct ist_ws *ws);
+/* True between on_open and the end or a drop. */
+bool ist_ws_is_open(const struct ist_ws *ws);
+/* The channel-id header of the last handshake ("" if none). */
+const char *ist_ws_channel_id(const struct ist_ws *ws);
+
+/* Asks for a write: call after queuing into the session. */
+void ist_ws_flush(struct ist_ws *ws);
+/*
+ * Stops or restarts reading from the WebSocket (back-pressure). Safe from
+ * any callback, including one inside the session's on_data: the change is
+ * applied from a timer (LWS-NOTES BUG B), so a few more messages may still
+ * arrive after a pause.
+ */
+void ist_ws_pause_rx(struct ist_ws *ws, bool pause);
+/* Sends pending output, then a normal close; on_end(0) follows. */
+void ist_ws_close(struct ist_ws *ws);
+
+#endif
