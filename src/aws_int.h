@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "ist/ist.h"
 
@@ -43,5 +44,96 @@ void aws_free_secret(char *s);
 bool aws_is_true(const char *v);
 /* getenv that treats "" as unset. */
 const char *aws_getenv(const char *name);
+
+/*
+ * The AWS shared config/credentials file format (INI as botocore reads
+ * it): "[section]", "key = value" or "key: value", '#' and ';' comment
+ * lines, indented lines continuing the previous value. Keys are
+ * lowercased. A missing file is not an error (*out = NULL).
+ */
+struct ini_kv {
+	char *key;
+	char *value;
+	int line;
+};
+
+struct ini_section {
+	char *name;
+	int line;
+	struct ini_kv *kv;
+	size_t nkv;
+};
+
+struct ini {
+	char *path;
+	struct ini_section *sec;
+	size_t nsec;
+};
+
+int ini_load(const char *path, struct ini **out, struct ist_err *e);
+const struct ini_section *ini_section(const struct ini *ini,
+    const char *name);
+const char *ini_get(const struct ini_section *s, const char *key);
+void ini_free(struct ini *ini);
+/* Parses a whole file held in memory; path is only for messages. */
+int ini_parse(const char *path, const char *text, size_t len,
+    struct ini **out, struct ist_err *e);
+
+/*
+ * One profile of the shared files, merged as botocore merges them: a
+ * key in the credentials file ("[name]") wins over the config file
+ * ("[profile name]", or "[default]").
+ */
+struct aws_profile {
+	char *name;
+	bool explicit_opt; /* given as an option (--profile) */
+	bool explicit_env; /* given by AWS_PROFILE */
+	char *cred_path;
+	char *config_path;
+	struct ini *cred;
+	struct ini *config;
+	const struct ini_section *cred_sec;
+	const struct ini_section *config_sec;
+};
+
+/*
+ * Loads the shared files for profile opt (NULL: AWS_PROFILE, "default").
+ * A profile named explicitly but found in neither file is IST_ERR_CONFIG.
+ */
+int aws_profile_load(struct aws_profile *p, const char *opt,
+    struct ist_err *e);
+const char *aws_profile_get(const struct aws_profile *p, const char *key);
+void aws_profile_free(struct aws_profile *p);
+
+/* An HTTP exchange over libcurl (http.c). */
+struct http_req {
+	const char *method; /* "GET", "PUT", "POST" */
+	const char *url;
+	const char *const *headers; /* "Name: value", NULL-terminated */
+	const char *body;
+	size_t body_len;
+	long connect_timeout_ms;
+	long timeout_ms;
+	const char *ca_file; /* extra trust, or NULL */
+	const char *proxy;   /* "[user:pass@]host:port", or NULL: direct */
+};
+
+struct http_resp {
+	long status;
+	char *body; /* NUL-terminated; may hold secrets: aws_free_secret */
+	size_t body_len;
+};
+
+/*
+ * Performs one request. Returns 0 when an HTTP answer came (any status),
+ * or IST_ERR_NET / IST_ERR_TLS / IST_ERR_TIMEOUT / IST_ERR_TOOBIG (body
+ * over 1 MiB) / IST_ERR_NOMEM with a message naming what failed.
+ */
+int http_do(const struct http_req *rq, struct http_resp *rs,
+    struct ist_err *e);
+void http_resp_free(struct http_resp *rs);
+
+/* Parses an ISO 8601 UTC time as the credential sources give it. */
+int aws_parse_time(const char *s, time_t *out);
 
 #endif
