@@ -133,6 +133,11 @@ int http_do(const struct http_req *rq, struct http_resp *rs,
     struct ist_err *e);
 void http_resp_free(struct http_resp *rs);
 
+struct ist_aws;
+struct ist_endpoint;
+/* The API endpoint of a, split into host, port, TLS and path. */
+const struct ist_endpoint *aws_api_ep(const struct ist_aws *a);
+
 /* Parses an ISO 8601 UTC time as the credential sources give it. */
 int aws_parse_time(const char *s, time_t *out);
 

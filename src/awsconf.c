@@ -22,6 +22,7 @@ struct ist_aws {
 	bool profile_opt; /* given as an option: skips env credentials */
 	char *region;
 	char *api_endpoint;
+	struct ist_endpoint api; /* api_endpoint, split */
 	char *data_override;
 	char *ca_file;
 	char *proxy;	 /* "[user:pass@]host:port" or NULL */
@@ -186,9 +187,14 @@ resolve_api(struct ist_aws *a, const struct ist_aws_opts *o,
 
 		fips = f ? aws_is_true(f) :
 		    aws_is_true(aws_profile_get(p, "use_fips_endpoint"));
-		dstr_addf(&d, "https://api.tunneling.iot%s.%s.%s",
+		memset(&ep, 0, sizeof(ep));
+		snprintf(ep.host, sizeof(ep.host), "api.tunneling.iot%s.%s.%s",
 		    fips ? "-fips" : "", a->region, dns_suffix(a->region));
+		ep.port = 443;
+		ep.tls = true;
+		dstr_addf(&d, "https://%s", ep.host);
 	}
+	a->api = ep;
 	a->api_endpoint = dstr_take(&d);
 	if (!a->api_endpoint)
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
@@ -428,6 +434,12 @@ const char *
 ist_aws_api_endpoint(const struct ist_aws *a)
 {
 	return a->api_endpoint;
+}
+
+const struct ist_endpoint *
+aws_api_ep(const struct ist_aws *a)
+{
+	return &a->api;
 }
 
 const char *
