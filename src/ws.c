@@ -13,6 +13,7 @@
  * Output goes out as whole tunnel frames, at most IST_MAX_WS_MESSAGE bytes
  * per WebSocket message, one lws_write() per WRITEABLE.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -869,4 +870,89 @@ ist_ws_context_user(struct lws_context *ctx)
 	struct ctxdata *cd = lws_context_user(ctx);
 
 	return cd ? cd->user : NULL;
+}
+
+#define TOKEN_MAX 16384
+
+int
+ist_ws_read_token(const char *path, char **out, struct ist_err *e)
+{
+	char *buf = NULL;
+	const char *env;
+	size_t n = 0, a, b, i;
+	FILE *f = NULL;
+	int r;
+
+	*out = NULL;
+	buf = malloc(TOKEN_MAX + 1);
+	if (!buf)
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	if (!path) {
+		env = getenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
+		if (!env || !*env) {
+			r = ist_err_set(e, IST_ERR_CONFIG, "no access token: "
+			    "give --token-file FILE or set "
+			    "AWSIOT_TUNNEL_ACCESS_TOKEN");
+			goto out;
+		}
+		n = strlen(env);
+		if (n > TOKEN_MAX) {
+			r = ist_err_set(e, IST_ERR_CONFIG, "the access token "
+			    "in AWSIOT_TUNNEL_ACCESS_TOKEN is too long");
+			goto out;
+		}
+		memcpy(buf, env, n);
+	} else {
+		f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+		if (!f) {
+			r = ist_err_set(e, IST_ERR_IO, "cannot read token file "
+			    "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		n = fread(buf, 1, TOKEN_MAX + 1, f);
+		if (ferror(f)) {
+			r = ist_err_set(e, IST_ERR_IO, "cannot read token file "
+			    "%s", path);
+			goto out;
+		}
+		if (n > TOKEN_MAX) {
+			r = ist_err_set(e, IST_ERR_CONFIG, "token file %s is "
+			    "over %d bytes: not an access token", path,
+			    TOKEN_MAX);
+			goto out;
+		}
+	}
+	buf[n] = '\0';
+	for (a = 0; a < n && strchr(" \t\r\n", buf[a]); a++)
+		;
+	for (b = n; b > a && strchr(" \t\r\n", buf[b - 1]); b--)
+		;
+	for (i = a; i < b; i++)
+		if ((unsigned char)buf[i] < 0x21 ||
+		    (unsigned char)buf[i] > 0x7e) {
+			r = ist_err_set(e, IST_ERR_CONFIG, "the access token "
+			    "%s%s is not one line of printable characters",
+			    path ? "in " : "from AWSIOT_TUNNEL_ACCESS_TOKEN",
+			    path ? path : "");
+			goto out;
+		}
+	if (a == b) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "the access token %s%s is "
+		    "empty", path ? "in " : "from AWSIOT_TUNNEL_ACCESS_TOKEN",
+		    path ? path : "");
+		goto out;
+	}
+	memmove(buf, buf + a, b - a);
+	buf[b - a] = '\0';
+	*out = buf;
+	buf = NULL;
+	r = 0;
+out:
+	if (f && f != stdin)
+		fclose(f);
+	if (buf) {
+		OPENSSL_cleanse(buf, TOKEN_MAX + 1);
+		free(buf);
+	}
+	return r;
 }

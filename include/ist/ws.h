@@ -124,4 +124,13 @@ void ist_ws_pause_rx(struct ist_ws *ws, bool pause);
 /* Sends pending output, then a normal close; on_end(0) follows. */
 void ist_ws_close(struct ist_ws *ws);
 
+/*
+ * Reads a tunnel access token: from path ("-" is stdin), or when path is
+ * NULL from AWSIOT_TUNNEL_ACCESS_TOKEN. Surrounding white space is
+ * dropped. *out is malloc'd; wipe it (OPENSSL_cleanse) and free it.
+ * IST_ERR_CONFIG when there is none, it is empty or not one line of
+ * printable ASCII; IST_ERR_IO when the file cannot be read.
+ */
+int ist_ws_read_token(const char *path, char **out, struct ist_err *e);
+
 #endif
