@@ -452,10 +452,8 @@ l_search_lib(lua_State *L)
 		r = read_checked(path, &buf, &len, &e);
 		if (r == IST_ERR_NOTFOUND)
 			continue;
-		if (r != 0) {
-			lua_pushfstring(L, "\n\t%s", e.msg);
-			return 1;
-		}
+		if (r != 0)	/* do not fall back to another copy */
+			return luaL_error(L, "%s", e.msg);
 		lua_pushfstring(L, "@%s", path);
 		r = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
 		free(buf);
@@ -1032,6 +1030,28 @@ run_hook(struct ist_hooks *h, struct call *c, struct ist_err *e)
 	return status;
 }
 
+/* Protected: returns nil, or a message when a hook name is not a function. */
+static int
+l_check_globals(lua_State *L)
+{
+	lua_pushglobaltable(L);
+	for (size_t i = 0; i < sizeof(hook_names) / sizeof(hook_names[0]);
+	    i++) {
+		int t;
+
+		lua_pushstring(L, hook_names[i]);
+		t = lua_rawget(L, 1);
+		lua_pop(L, 1);
+		if (t != LUA_TNIL && t != LUA_TFUNCTION) {
+			lua_pushfstring(L, "%s is a %s, not a function",
+			    hook_names[i], lua_typename(L, t));
+			return 1;
+		}
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
 /* ---- public API ---- */
 
 int
@@ -1120,7 +1140,8 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 	if ((status = lua_pcall(h->L, 0, 0, 0)) != LUA_OK) {
 		r = ist_err_set(e, IST_ERR_HOOK, "cannot set up Lua for %s: %s",
 		    path, status == LUA_ERRMEM ? "memory limit too small" :
-		    lua_tostring(h->L, -1));
+		    lua_type(h->L, -1) == LUA_TSTRING ?
+		    lua_tostring(h->L, -1) : "error");
 		goto out;
 	}
 	status = luaL_loadbufferx(h->L, buf, len, h->chunkname, "t");
@@ -1129,7 +1150,8 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 		status = lua_pcall(h->L, 0, 0, 0);
 	}
 	if (status != LUA_OK) {
-		const char *m = lua_tostring(h->L, -1);
+		const char *m = lua_type(h->L, -1) == LUA_TSTRING ?
+		    lua_tostring(h->L, -1) : NULL;
 
 		if (status == LUA_ERRMEM)
 			r = ist_err_set(e, IST_ERR_HOOK, "%s: the Lua heap "
@@ -1141,17 +1163,14 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 		goto out;
 	}
 	/* A global of a hook's name that is not a function is a mistake. */
-	for (size_t i = 0; i < sizeof(hook_names) / sizeof(hook_names[0]);
-	    i++) {
-		int t = lua_getglobal(h->L, hook_names[i]);
-
-		lua_pop(h->L, 1);
-		if (t != LUA_TNIL && t != LUA_TFUNCTION) {
-			r = ist_err_set(e, IST_ERR_HOOK, "hooks file %s: %s is "
-			    "a %s, not a function", path, hook_names[i],
-			    lua_typename(h->L, t));
-			goto out;
-		}
+	lua_pushcfunction(h->L, l_check_globals);
+	if ((status = lua_pcall(h->L, 0, 1, 0)) != LUA_OK ||
+	    !lua_isnil(h->L, -1)) {
+		r = ist_err_set(e, IST_ERR_HOOK, "hooks file %s: %s", path,
+		    status == LUA_ERRMEM ? "memory limit reached" :
+		    lua_type(h->L, -1) == LUA_TSTRING ?
+		    lua_tostring(h->L, -1) : "error");
+		goto out;
 	}
 	lua_settop(h->L, 0);
 	ist_verbose("hooks: loaded %s", path);

@@ -626,6 +626,48 @@ test_default_limits(void **state)
 	assert_string_equal(f->t.thing, "x");
 }
 
+/*
+ * Every allocation can fail: raise the heap limit from 4 KiB step by step
+ * until opening and a hook both work; each failure before that must be a
+ * clean error (ASan/UBSan builds check for leaks and crashes).
+ */
+static void
+test_alloc_failure_sweep(void **state)
+{
+	struct fx *f = *state;
+	struct ist_hooks_limits lim = { .time_ms = 1000 };
+	int ok_runs = 0, fails = 0, r;
+
+	write_text(f->path,
+	    "local isp = require 'iot_ssh_proxy'\n"
+	    "function on_open_tunnel(r, t)\n"
+	    "  isp.tag_with_user(r)\n"
+	    "  isp.cap_lifetime(r, 60)\n"
+	    "end\n");
+	for (lim.mem_bytes = 4096; ok_runs < 3 && lim.mem_bytes < (4u << 20);
+	    lim.mem_bytes += 512) {
+		cJSON *req = cJSON_Parse(base_request);
+
+		assert_non_null(req);
+		r = ist_hooks_open(&f->h, f->path, false, &lim, &f->e);
+		if (r == 0)
+			r = ist_hooks_on_open_tunnel(f->h, &req, &f->t, &f->e);
+		if (r == 0) {
+			assert_true(lifetime(req) == 60.0);
+			ok_runs++;
+		} else {
+			assert_true(r == IST_ERR_HOOK || r == IST_ERR_NOMEM);
+			assert_true(f->e.msg[0] != '\0');
+			fails++;
+		}
+		ist_hooks_close(f->h);
+		f->h = NULL;
+		cJSON_Delete(req);
+	}
+	assert_int_equal(ok_runs, 3);
+	assert_true(fails > 50);
+}
+
 /* ---- loading ---- */
 
 static void
@@ -1089,6 +1131,7 @@ main(void)
 		T(test_runaway_loop),
 		T(test_runaway_alloc),
 		T(test_default_limits),
+		T(test_alloc_failure_sweep),
 		T(test_syntax_error),
 		T(test_top_level_error_and_bad_globals),
 		T(test_stdout_untouched),
