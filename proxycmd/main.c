@@ -954,6 +954,10 @@ run_session(struct proxy *p, const char *token)
 	wo.tls = ep.tls;
 	wo.role = IST_ROLE_SOURCE;
 	wo.format = p->format;
+	/* Stream ids must not repeat within a tunnel's life: in a tunnel
+	 * someone else opened, earlier sources may have used low ones. */
+	if (!p->opened)
+		wo.last_stream_id = (int32_t)(time(NULL) % 1000000000);
 	wo.access_token = token;
 	r = ist_ws_new(&p->ws, p->ctx, &wo, &cb, p, &e);
 	if (r < 0) {

@@ -1,0 +1,153 @@
+# lib-ssh.sh: ssh through iot-ssh-proxy, end to end (bash). Source it
+# after lib.sh:
+#
+#   . "$(dirname "$0")/lib.sh"; . "$(dirname "$0")/lib-ssh.sh"
+#   start_tunnel_world          # sshd, mosquitto, emulator, agent
+#   out=$(ssh_dev kiosk-17 'uname -s')
+#
+# It offers:
+#   start_sshd                sshd on 127.0.0.1:$SSHD_PORT with its own
+#                             config, host key and authorized key in $T/sshd
+#   write_ssh_config [ARGS]   $T/ssh_config: every host goes through
+#                             iot-ssh-proxy (extra proxy ARGS appended);
+#                             the proxy's stderr goes to $T/proxy.<n>.err,
+#                             its exit status to $T/proxy.<n>.rc
+#   start_agent THING [ARGS]  iot-tunnel-agent on MQTT for THING
+#   start_tunnel_world        all of the above, agent for kiosk-17
+#   ssh_dev HOST CMD...       ssh -F $T/ssh_config HOST CMD
+#   last_proxy_rc / last_proxy_err   of the latest proxy run
+#   tunnels_for THING         tunnel ids of THING (newest first)
+#   tunnel_status ID          OPEN or CLOSED (DescribeTunnel, AWS CLI)
+#   wait_tunnel_status ID S   until ID is S (the proxy closes the tunnel
+#                             after ssh has already returned)
+#   proxy_env                 the options that point the proxy at the
+#                             emulator (for direct runs)
+
+SSH=/usr/bin/ssh
+
+start_sshd() {
+	local d=$T/sshd i=0
+	mkdir -p "$d" /run/sshd
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
+	cp "$d/id.pub" "$d/authorized_keys"
+	SSHD_PORT=$(free_port)
+	cat > "$d/sshd_config" <<CONF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $d/hostkey
+AuthorizedKeysFile $d/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+PermitRootLogin prohibit-password
+CONF
+	bg /usr/sbin/sshd -D -f "$d/sshd_config" -E "$T/sshd.log"
+	SSHD_PID=$BG_PID
+	while ! "$IST_PY" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+	    "$SSHD_PORT" 2>/dev/null; do
+		kill -0 "$SSHD_PID" 2>/dev/null || fail "sshd died"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "sshd did not start"
+		sleep 0.1
+	done
+	export SSHD_PORT SSHD_PID
+}
+
+proxy_env() {
+	printf '%s' "--no-hooks --ca-file $IST_CA --api-endpoint $EMU_URL" \
+		" --proxy-endpoint 127.0.0.1:$EMU_PORT"
+}
+
+# The wrapper ignores SIGHUP so that it can record the proxy's exit
+# status: ssh hangs up on the wrapper, and the proxy ends on stdin EOF.
+write_ssh_config() {
+	cat > "$T/proxy-wrap.sh" <<'WRAP'
+#!/bin/sh
+trap '' HUP
+n=$(mktemp "$IST_T/proxy.XXXXXX")
+"$IST_BIN/iot-ssh-proxy" "$@" 2> "$n.err"
+rc=$?
+echo "$rc" > "$n.rc"
+ln -sf "$n.rc" "$IST_T/proxy.last.rc"
+ln -sf "$n.err" "$IST_T/proxy.last.err"
+exit "$rc"
+WRAP
+	chmod +x "$T/proxy-wrap.sh"
+	cat > "$T/ssh_config" <<CONF
+Host *
+	User root
+	IdentityFile $T/sshd/id
+	IdentitiesOnly yes
+	StrictHostKeyChecking no
+	UserKnownHostsFile /dev/null
+	LogLevel ERROR
+	BatchMode yes
+	ProxyCommand $T/proxy-wrap.sh --user %r $(proxy_env) $* %h %p
+CONF
+	export IST_T=$T
+}
+
+start_agent() {
+	local thing=$1
+	shift
+	AGENT_LOG=$T/agent.$thing.log
+	bg "$IST_BIN/iot-tunnel-agent" --thing "$thing" \
+		--mqtt-endpoint "127.0.0.1:$MQTT_PORT" \
+		--service "SSH=127.0.0.1:$SSHD_PORT" \
+		--ca-file "$IST_CA" --proxy-endpoint "127.0.0.1:$EMU_PORT" \
+		-v "$@" 2> "$AGENT_LOG"
+	AGENT_PID=$BG_PID
+	wait_for "$AGENT_LOG" "waiting on" 10
+	export AGENT_PID AGENT_LOG
+}
+
+start_tunnel_world() {
+	make_ca
+	start_sshd
+	start_mosquitto
+	start_emulator --mqtt "127.0.0.1:$MQTT_PORT" "$@"
+	write_ssh_config
+	start_agent kiosk-17
+}
+
+ssh_dev() {
+	"$SSH" -F "$T/ssh_config" "$@"
+}
+
+last_proxy_rc() {
+	cat "$T/proxy.last.rc" 2>/dev/null || echo none
+}
+
+last_proxy_err() {
+	cat "$T/proxy.last.err" 2>/dev/null || true
+}
+
+tunnels_for() {
+	aws_emu iotsecuretunneling list-tunnels --thing-name "$1" \
+		> "$T/list.json"
+	"$IST_PY" -c 'import json, sys
+for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
+    print(t["tunnelId"])' "$T/list.json"
+}
+
+tunnel_status() {
+	aws_emu iotsecuretunneling describe-tunnel --tunnel-id "$1" \
+		> "$T/describe.json"
+	json_get "$T/describe.json" tunnel.status
+}
+
+wait_tunnel_status() {
+	local id=$1 want=$2 i=0 got
+	while :; do
+		got=$(tunnel_status "$id")
+		[ "$got" = "$want" ] && return 0
+		i=$((i + 1))
+		[ "$i" -lt 50 ] || fail "tunnel $id: status $got, wanted $want"
+		sleep 0.2
+	done
+}
