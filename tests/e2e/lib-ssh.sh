@@ -15,7 +15,7 @@
 #   start_agent THING [ARGS]  iot-tunnel-agent on MQTT for THING
 #   start_tunnel_world        all of the above, agent for kiosk-17
 #   ssh_dev HOST CMD...       ssh -F $T/ssh_config HOST CMD
-#   last_proxy_rc / last_proxy_err   of the latest proxy run
+#   last_proxy_rc / last_proxy_err   of the latest ssh_dev's proxy
 #   tunnels_for THING         tunnel ids of THING (newest first)
 #   tunnel_status ID          OPEN or CLOSED (DescribeTunnel, AWS CLI)
 #   wait_tunnel_status ID S   until ID is S (the proxy closes the tunnel
@@ -73,8 +73,8 @@ n=$(mktemp "$IST_T/proxy.XXXXXX")
 "$IST_BIN/iot-ssh-proxy" "$@" 2> "$n.err"
 rc=$?
 echo "$rc" > "$n.rc"
-ln -sf "$n.rc" "$IST_T/proxy.last.rc"
 ln -sf "$n.err" "$IST_T/proxy.last.err"
+ln -sf "$n.rc" "$IST_T/proxy.last.rc"
 exit "$rc"
 WRAP
 	chmod +x "$T/proxy-wrap.sh"
@@ -116,10 +116,18 @@ start_tunnel_world() {
 }
 
 ssh_dev() {
+	rm -f "$T/proxy.last.rc" "$T/proxy.last.err"
 	"$SSH" -F "$T/ssh_config" "$@"
 }
 
+# The proxy may still be closing the tunnel when ssh returns: wait for
+# its status (at most 30 s).
 last_proxy_rc() {
+	local i=0
+	while [ ! -e "$T/proxy.last.rc" ] && [ "$i" -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	cat "$T/proxy.last.rc" 2>/dev/null || echo none
 }
 

@@ -5,8 +5,7 @@
 
 make_ca
 start_sshd
-start_mosquitto
-start_emulator --mqtt "127.0.0.1:$MQTT_PORT"
+start_emulator
 write_ssh_config --wait 3
 set +e
 ssh_dev kiosk-17 true 2> "$T/ssh.err"
