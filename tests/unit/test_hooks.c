@@ -525,7 +525,7 @@ test_open_unconvertible(void **state)
 	static const char *const cases[][2] = {
 		{ "r.description = print", "request.description: a function" },
 		{ "r.tags = { { key = 'k', value = {} , x = io.stderr } }",
-		    "request.tags[0].x: a userdata" },
+		    "request.tags[1].x: a userdata" },
 		{ "r.x = { 1, 2, y = 3 }", "request.x: a table mixes" },
 		{ "r.x = { [1] = 1, [3] = 3 }", "request.x: a list with holes" },
 		{ "r.x = r", "nested deeper" },
