@@ -595,15 +595,20 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 			return r;
 		path = found;
 	}
-	if ((r = hooks_read_file(path, &buf, &len, e)) != 0) {
+	r = hooks_read_file(path, &buf, &len, e);
+	if (r != 0) {
 		if (r == IST_ERR_NOTFOUND)
 			ist_err_set(e, r, "hooks file %s does not exist", path);
 		else if (r == IST_ERR_UNSAFE)
 			ist_err_prefix(e, "refusing hooks file %s", path);
 		return r;
 	}
-	if (!(h = calloc(1, sizeof(*h))) || !(h->path = strdup(path)) ||
-	    !(h->chunkname = malloc(strlen(path) + 2))) {
+	h = calloc(1, sizeof(*h));
+	if (h) {
+		h->path = strdup(path);
+		h->chunkname = malloc(strlen(path) + 2);
+	}
+	if (!h || !h->path || !h->chunkname) {
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -613,7 +618,8 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 	    IST_HOOKS_DEFAULT_TIME_MS;
 	h->mem_limit = lim && lim->mem_bytes ? lim->mem_bytes :
 	    IST_HOOKS_DEFAULT_MEM_BYTES;
-	if (!(h->L = lua_newstate(l_alloc, h))) {
+	h->L = lua_newstate(l_alloc, h);
+	if (!h->L) {
 		r = ist_err_set(e, IST_ERR_NOMEM,
 		    "cannot create the Lua state (memory limit %zu bytes)",
 		    h->mem_limit);
@@ -622,7 +628,8 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 	set_deadline(h);
 	lua_sethook(h->L, l_hook, LUA_MASKCOUNT | LUA_MASKRET, HOOK_COUNT);
 	lua_pushcfunction(h->L, hooks_world_setup);
-	if ((status = lua_pcall(h->L, 0, 0, 0)) != LUA_OK) {
+	status = lua_pcall(h->L, 0, 0, 0);
+	if (status != LUA_OK) {
 		r = ist_err_set(e, IST_ERR_HOOK, "cannot set up Lua for %s: %s",
 		    path, status == LUA_ERRMEM ? "memory limit too small" :
 		    lua_type(h->L, -1) == LUA_TSTRING ?
@@ -649,8 +656,8 @@ ist_hooks_open(struct ist_hooks **hp, const char *path, bool disabled,
 	}
 	/* A global of a hook's name that is not a function is a mistake. */
 	lua_pushcfunction(h->L, l_check_globals);
-	if ((status = lua_pcall(h->L, 0, 1, 0)) != LUA_OK ||
-	    !lua_isnil(h->L, -1)) {
+	status = lua_pcall(h->L, 0, 1, 0);
+	if (status != LUA_OK || !lua_isnil(h->L, -1)) {
 		r = ist_err_set(e, IST_ERR_HOOK, "hooks file %s: %s", path,
 		    status == LUA_ERRMEM ? "memory limit reached" :
 		    lua_type(h->L, -1) == LUA_TSTRING ?
@@ -686,7 +693,8 @@ ist_hooks_on_resolve(struct ist_hooks *h, struct ist_hook_target *t,
 	memset(&c, 0, sizeof(c));
 	c.kind = K_RESOLVE;
 	c.t = t;
-	if ((r = run_hook(h, &c, e)) != 0 || c.absent)
+	r = run_hook(h, &c, e);
+	if (r != 0 || c.absent)
 		return r;
 	*t = c.out;
 	return 0;
@@ -706,7 +714,8 @@ ist_hooks_on_open_tunnel(struct ist_hooks *h, cJSON **req,
 	c.kind = K_OPEN;
 	c.t = t;
 	c.req_in = *req;
-	if ((r = run_hook(h, &c, e)) != 0 || c.absent)
+	r = run_hook(h, &c, e);
+	if (r != 0 || c.absent)
 		goto out;
 	ist_err_clear(&ce);
 	if (ist_api_check_open_tunnel(c.req_out.root, &ce) != 0) {
@@ -740,7 +749,8 @@ ist_hooks_on_tunnel_opened(struct ist_hooks *h, const char *tunnel_id,
 	c.tunnel_arn = tunnel_arn;
 	c.region = region;
 	ist_err_clear(&e);
-	if ((r = run_hook(h, &c, &e)) != 0)
+	r = run_hook(h, &c, &e);
+	if (r != 0)
 		ist_error("hooks: %s (ignored: the tunnel is open)", e.msg);
 	return r;
 }
@@ -760,7 +770,8 @@ ist_hooks_on_tunnel_closed(struct ist_hooks *h,
 	c.t = t;
 	c.sum = s;
 	ist_err_clear(&e);
-	if ((r = run_hook(h, &c, &e)) != 0)
+	r = run_hook(h, &c, &e);
+	if (r != 0)
 		ist_error("hooks: %s (ignored)", e.msg);
 	return r;
 }

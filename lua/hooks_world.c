@@ -62,11 +62,11 @@ static int
 l_username(lua_State *L)
 {
 	struct passwd *pw = getpwuid(geteuid());
-	const char *u;
+	const char *u = getenv("USER");
 
 	if (pw && pw->pw_name)
 		lua_pushstring(L, pw->pw_name);
-	else if ((u = getenv("USER")) != NULL)
+	else if (u)
 		lua_pushstring(L, u);
 	else
 		lua_pushfstring(L, "uid%d", (int)geteuid());
@@ -103,10 +103,9 @@ l_is_stdout(lua_State *L)
 {
 	luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
 	struct stat a, b;
-	int fd;
+	int fd = p->f ? fileno(p->f) : -1;
 
-	if (!p->f || (fd = fileno(p->f)) < 0 || fstat(fd, &a) != 0 ||
-	    fstat(STDOUT_FILENO, &b) != 0) {
+	if (fd < 0 || fstat(fd, &a) != 0 || fstat(STDOUT_FILENO, &b) != 0) {
 		lua_pushboolean(L, 0);
 		return 1;
 	}
@@ -204,7 +203,8 @@ hooks_read_file(const char *path, char **bufp, size_t *lenp, struct ist_err *e)
 	int r;
 
 	*bufp = NULL;
-	if ((r = ist_safepath_check(path, geteuid(), &want, e)) != 0)
+	r = ist_safepath_check(path, geteuid(), &want, e);
+	if (r != 0)
 		return r;
 	if (want.st_size > HOOKS_MAX_FILE)
 		return ist_err_set(e, IST_ERR_TOOBIG,
@@ -221,7 +221,8 @@ hooks_read_file(const char *path, char **bufp, size_t *lenp, struct ist_err *e)
 		    "%s changed while it was being checked", path);
 		goto out;
 	}
-	if (!(buf = malloc(HOOKS_MAX_FILE + 1))) {
+	buf = malloc(HOOKS_MAX_FILE + 1);
+	if (!buf) {
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
