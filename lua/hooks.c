@@ -467,8 +467,8 @@ run_hook(struct ist_hooks *h, struct call *c, struct ist_err *e)
 {
 	lua_State *L = h->L;
 	const char *name = hook_names[c->kind];
-	const char *msg;
-	int status;
+	const char *msg, *where;
+	int status, r;
 
 	c->h = h;
 	set_deadline(h);
@@ -482,37 +482,41 @@ run_hook(struct ist_hooks *h, struct call *c, struct ist_err *e)
 		    name, h->mem_used);
 	if (status == LUA_OK && c->verdict == 0)
 		return 0;
+	msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	/* Lua shortens long file names in its messages: add the full one. */
+	where = msg && !strstr(msg, h->path) ? h->path : NULL;
 	if (status == LUA_OK && c->verdict == IST_ERR_DENIED)
-		return ist_err_set(e, IST_ERR_DENIED,
+		r = ist_err_set(e, IST_ERR_DENIED,
 		    "%s:%d: %s denied the tunnel: %s", h->path, c->line, name,
 		    c->reason);
-	if (status == LUA_OK)
-		return ist_err_set(e, IST_ERR_HOOK, "%s:%d: %s %s", h->path,
+	else if (status == LUA_OK)
+		r = ist_err_set(e, IST_ERR_HOOK, "%s:%d: %s %s", h->path,
 		    c->line, name, c->reason);
-	if (status == LUA_ERRMEM || (h->mem_hit && !h->time_hit)) {
-		lua_settop(L, 0);
-		return ist_err_set(e, IST_ERR_HOOK,
+	else if (status == LUA_ERRMEM || (h->mem_hit && !h->time_hit))
+		r = ist_err_set(e, IST_ERR_HOOK,
 		    "%s: %s (defined at line %d) stopped: the Lua heap "
 		    "reached its limit of %zu bytes", h->path, name, c->line,
 		    h->mem_limit);
-	}
-	msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-	if (c->converting && msg)
-		status = ist_err_set(e, IST_ERR_HOOK,
+	else if (c->converting && msg)
+		r = ist_err_set(e, IST_ERR_HOOK,
 		    "%s:%d: %s returned a request that cannot be sent: %s",
 		    h->path, c->line, name, msg);
-	else if (h->time_hit)
-		status = ist_err_set(e, IST_ERR_HOOK, "%s stopped: %s", name,
-		    msg ? msg : "time limit exceeded");
 	else if (msg)
-		status = ist_err_set(e, IST_ERR_HOOK, "%s failed: %s", name,
-		    msg);
+		r = ist_err_set(e, IST_ERR_HOOK, "%s%s%s %s: %s", name,
+		    where ? " in " : "", where ? where : "",
+		    h->time_hit ? "stopped" : "failed", msg);
 	else
-		status = ist_err_set(e, IST_ERR_HOOK,
+		r = ist_err_set(e, IST_ERR_HOOK,
 		    "%s:%d: %s failed with an error object of type %s",
 		    h->path, c->line, name, luaL_typename(L, -1));
 	lua_settop(L, 0);
-	return status;
+	if (e) {
+		/* The text reaches a terminal: no escape sequences. */
+		for (char *p = e->msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
+	return r;
 }
 
 /* Protected: returns nil, or a message when a hook name is not a function. */

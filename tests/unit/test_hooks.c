@@ -427,6 +427,35 @@ test_deny_through_library(void **state)
 	    "tunnel: host kiosk-17 is not in the allowed hosts");
 }
 
+static void
+test_long_path_and_escapes(void **state)
+{
+	struct fx *f = *state;
+	char dir[256], path[300];
+
+	/* Lua shortens file names over 60 characters in its messages */
+	snprintf(dir, sizeof(dir), "%s/a-rather-long-folder-name-for-hooks"
+	    "-so-that-lua-shortens-it", f->dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/hooks.lua", dir);
+	write_text(path, "function on_resolve(t)\n  error('boom')\nend\n");
+	assert_int_equal(ist_hooks_open(&f->h, path, false, NULL, &f->e), 0);
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e),
+	    IST_ERR_HOOK);
+	assert_contains(f->e.msg, path);
+	assert_contains(f->e.msg, "hooks.lua:2: boom");
+
+	/* no terminal escapes from a reason or an error */
+	load_ok(f, "function on_resolve(t) return false, 'a\\27[31mb' end\n"
+	    "function on_open_tunnel(r) error('c\\27]0;x\\7d') end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e),
+	    IST_ERR_DENIED);
+	assert_contains(f->e.msg, "denied the tunnel: a?[31mb");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "c?]0;x?d");
+}
+
 /* ---- on_open_tunnel ---- */
 
 static void
@@ -1124,6 +1153,7 @@ main(void)
 		T(test_deny_by_error),
 		T(test_bad_return_type),
 		T(test_deny_through_library),
+		T(test_long_path_and_escapes),
 		T(test_open_edits_in_place),
 		T(test_open_returns_new_table),
 		T(test_open_refused_request),
