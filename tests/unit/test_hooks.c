@@ -23,35 +23,6 @@
 #error IST_SOURCE_DIR must name the source tree
 #endif
 
-#ifdef IST_API_STUB
-/*
- * TEMPORARY, until branch aws (include/ist/api.h, src/api.c) is merged:
- * a weak stand-in for the real check, covering only what these tests
- * violate. The real definition replaces it at link time.
- */
-int ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e);
-__attribute__((weak)) int
-ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e)
-{
-	const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req,
-	    "timeoutConfig");
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(tc,
-	    "maxLifetimeTimeoutMinutes");
-	const cJSON *dc = cJSON_GetObjectItemCaseSensitive(req,
-	    "destinationConfig");
-	const cJSON *sv = cJSON_GetObjectItemCaseSensitive(dc, "services");
-
-	if (m && (!cJSON_IsNumber(m) || m->valuedouble < 1 ||
-	    m->valuedouble > 720))
-		return ist_err_set(e, IST_ERR_INVAL, "timeoutConfig."
-		    "maxLifetimeTimeoutMinutes must be 1..720");
-	if (sv && (!cJSON_IsArray(sv) || cJSON_GetArraySize(sv) < 1 ||
-	    cJSON_GetArraySize(sv) > 3))
-		return ist_err_set(e, IST_ERR_INVAL,
-		    "destinationConfig.services must list 1 to 3 services");
-	return 0;
-}
-#endif
 
 static const char base_request[] =
 	"{\"description\":\"iot-ssh-proxy kiosk-17\","
