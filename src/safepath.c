@@ -61,7 +61,8 @@ ist_safepath_check(const char *path, uid_t uid, struct stat *st_out,
 		    real);
 		goto out;
 	}
-	if ((r = check_one(real, &st, uid, "file", e)) != 0)
+	r = check_one(real, &st, uid, "file", e);
+	if (r != 0)
 		goto out;
 	if (st_out)
 		*st_out = st;
@@ -82,7 +83,8 @@ ist_safepath_check(const char *path, uid_t uid, struct stat *st_out,
 			    real, strerror(errno));
 			goto out;
 		}
-		if ((r = check_one(real, &dst, uid, "directory", e)) != 0)
+		r = check_one(real, &dst, uid, "directory", e);
+		if (r != 0)
 			goto out;
 		if (strcmp(real, "/") == 0)
 			break;
