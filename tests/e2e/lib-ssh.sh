@@ -14,6 +14,9 @@
 #                             its exit status to $T/proxy.<n>.rc
 #   start_agent THING [ARGS]  iot-tunnel-agent on MQTT for THING
 #   start_tunnel_world        all of the above, agent for kiosk-17
+#   open_oneshot_tunnel THING a tunnel opened with the AWS CLI and a
+#                             one-shot agent in it (no MQTT): TUNNEL_ID,
+#                             AGENT_PID, AGENT_LOG, $T/<id>.src.tok
 #   ssh_dev HOST CMD...       ssh -F $T/ssh_config HOST CMD
 #   last_proxy_rc / last_proxy_err   of the latest ssh_dev's proxy
 #   tunnels_for THING         tunnel ids of THING (newest first)
@@ -113,6 +116,27 @@ start_tunnel_world() {
 	start_emulator --mqtt "127.0.0.1:$MQTT_PORT" "$@"
 	write_ssh_config
 	start_agent kiosk-17
+}
+
+open_oneshot_tunnel() {
+	local thing=$1
+	(umask 077
+	 aws_emu iotsecuretunneling open-tunnel \
+		--destination-config "thingName=$thing,services=SSH" \
+		> "$T/open.json")
+	TUNNEL_ID=$(json_get "$T/open.json" tunnelId)
+	(umask 077
+	 json_get "$T/open.json" destinationAccessToken \
+		> "$T/$TUNNEL_ID.dest.tok"
+	 json_get "$T/open.json" sourceAccessToken > "$T/$TUNNEL_ID.src.tok")
+	rm -f "$T/open.json"
+	AGENT_LOG=$T/agent.$TUNNEL_ID.log
+	bg "$IST_BIN/iot-tunnel-agent" --token-file "$T/$TUNNEL_ID.dest.tok" \
+		--service "SSH=127.0.0.1:$SSHD_PORT" --ca-file "$IST_CA" \
+		--proxy-endpoint "127.0.0.1:$EMU_PORT" -vv 2> "$AGENT_LOG"
+	AGENT_PID=$BG_PID
+	wait_for "$AGENT_LOG" "connected as destination" 10
+	export TUNNEL_ID AGENT_PID AGENT_LOG
 }
 
 ssh_dev() {
