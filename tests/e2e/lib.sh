@@ -125,12 +125,12 @@ start_mosquitto() {
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $T/mosquitto.log
+log_dest stderr
 log_type error
 log_type warning
 log_type notice
 CONF
-	bg /usr/sbin/mosquitto -c "$T/mosquitto.conf"
+	bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" 2> "$T/mosquitto.log"
 	MQTT_PID=$BG_PID
 	export MQTT_HOST MQTT_PORT MQTT_PID
 	local i=0
