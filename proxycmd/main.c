@@ -466,8 +466,9 @@ on_end(struct ist_ws *ws, int code, const struct ist_err *e, void *ud)
 	if (code == 0) {
 		set_exit(p, EXIT_OK, "closed", NULL);
 	} else if (code == IST_ERR_CLOSED) {
-		snprintf(m, sizeof(m), "tunnel %s was closed by the service "
-		    "during the session (%s)", p->tunnel_id, e->msg);
+		snprintf(m, sizeof(m), "tunnel %s was closed during the "
+		    "session (CloseTunnel, or the end of its lifetime): %s",
+		    p->tunnel_id, e->msg);
 		set_exit(p, EXIT_CLOSED, "tunnel closed", m);
 	} else {
 		/* A drop after CloseTunnel or expiry is still a close. */

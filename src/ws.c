@@ -255,8 +255,7 @@ connection_gone(struct ist_ws *ws, struct lws *wsi)
 		end(ws, 0, NULL);
 	} else if (ws->peer_closed) {
 		ist_err_set(&e, IST_ERR_CLOSED, "the tunnel service closed "
-		    "the connection (close status %d): the tunnel was "
-		    "closed or reached its lifetime", ws->peer_close_status);
+		    "the WebSocket with status %d", ws->peer_close_status);
 		end(ws, e.code, &e);
 	} else if (ws->reconnect) {
 		ist_err_set(&e, IST_ERR_NET, "the connection to the tunnel "

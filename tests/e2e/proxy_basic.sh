@@ -28,6 +28,7 @@ ssh_dev kiosk-17 'exit 7'
 rc=$?
 set -e
 assert_eq "$rc" 7 "remote exit status"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (exit 7)"
 
 # Plain ProxyCommand, no wrapper: ssh SIGHUPs the proxy at the end.
 sed "s|ProxyCommand $T/proxy-wrap.sh|ProxyCommand $IST_BIN/iot-ssh-proxy|" \
