@@ -287,7 +287,7 @@ static void
 poll_cb(lws_sorted_usec_list_t *sul)
 {
 	struct proxy *p = lws_container_of(sul, struct proxy, sul_poll);
-	char state[32], dest[32], m[700];
+	char state[32], dest[32], m[1024];
 	struct ist_err e;
 	long waited;
 	int r;
@@ -458,7 +458,7 @@ static void
 on_end(struct ist_ws *ws, int code, const struct ist_err *e, void *ud)
 {
 	struct proxy *p = ud;
-	char state[32], dest[32], m[700];
+	char state[32], dest[32], m[1024];
 	struct ist_err e2;
 
 	(void)ws;
