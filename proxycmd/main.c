@@ -994,7 +994,8 @@ main(int argc, char **argv)
 	struct ist_aws_opts ao;
 	struct proxy p;
 	struct timespec t0;
-	struct ist_err e;
+	struct ist_err e, e_aws;
+	char region0[IST_HOOK_REGION_LEN];
 	char *token = NULL;
 	FILE *logf = NULL;
 	int r;
@@ -1018,21 +1019,37 @@ main(int argc, char **argv)
 	}
 	log_setup(&p, &sink);
 
+	/* The region the hooks see is the one that would be used (options,
+	 * environment, profile); they may change it and the profile, and
+	 * then AWS is set up again with what they chose. */
+	memset(&ao, 0, sizeof(ao));
+	ao.profile = p.o.profile;
+	ao.region = p.o.region;
+	ao.api_endpoint = p.o.api_endpoint;
+	ao.proxy_endpoint = p.o.proxy_endpoint;
+	ao.ca_file = p.o.ca_file;
+	ist_err_clear(&e_aws);
+	if (ist_aws_new(&p.aws, &ao, &e_aws) == 0 && !p.o.region) {
+		snprintf(region0, sizeof(region0), "%s",
+		    ist_aws_region(p.aws));
+		p.o.region = region0;
+	}
 	r = resolve(&p, &e);
 	if (r < 0) {
 		set_exit(&p, exit_for(r), "error", e.msg);
 		goto out;
 	}
-	memset(&ao, 0, sizeof(ao));
-	ao.profile = p.target.profile[0] ? p.target.profile : NULL;
-	ao.region = p.target.region[0] ? p.target.region : NULL;
-	ao.api_endpoint = p.o.api_endpoint;
-	ao.proxy_endpoint = p.o.proxy_endpoint;
-	ao.ca_file = p.o.ca_file;
-	r = ist_aws_new(&p.aws, &ao, &e);
-	if (r < 0) {
-		set_exit(&p, EXIT_USAGE, "error", e.msg);
-		goto out;
+	if (!p.aws || strcmp(p.target.region, ist_aws_region(p.aws)) != 0 ||
+	    strcmp(p.target.profile, p.o.profile ? p.o.profile : "") != 0) {
+		ao.profile = p.target.profile[0] ? p.target.profile : NULL;
+		ao.region = p.target.region[0] ? p.target.region : NULL;
+		ist_aws_free(p.aws);
+		p.aws = NULL;
+		r = ist_aws_new(&p.aws, &ao, &e);
+		if (r < 0) {
+			set_exit(&p, EXIT_USAGE, "error", e.msg);
+			goto out;
+		}
 	}
 	r = get_tunnel(&p, &token, &e);
 	if (r < 0) {
