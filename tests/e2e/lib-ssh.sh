@@ -105,7 +105,7 @@ start_agent() {
 		--ca-file "$IST_CA" --proxy-endpoint "127.0.0.1:$EMU_PORT" \
 		-v "$@" 2> "$AGENT_LOG"
 	AGENT_PID=$BG_PID
-	wait_for "$AGENT_LOG" "waiting on" 10
+	wait_for "$AGENT_LOG" "waiting on" 20
 	export AGENT_PID AGENT_LOG
 }
 
@@ -179,7 +179,7 @@ wait_tunnel_status() {
 		got=$(tunnel_status "$id")
 		[ "$got" = "$want" ] && return 0
 		i=$((i + 1))
-		[ "$i" -lt 50 ] || fail "tunnel $id: status $got, wanted $want"
+		[ "$i" -lt 100 ] || fail "tunnel $id: status $got, wanted $want"
 		sleep 0.2
 	done
 }
