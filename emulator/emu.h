@@ -144,6 +144,8 @@ struct emu_tunnel *emu_tunnel_by_token(struct emu *emu, const char *token,
     enum emu_side *side);
 int emu_tunnel_rotate(struct emu_tunnel *t, enum emu_side side);
 void emu_tunnel_close(struct emu_tunnel *t, const char *why);
+/* What the lifetime timer does, now (fault injection). */
+void emu_tunnel_expire(struct emu_tunnel *t);
 void emu_tunnel_delete(struct emu_tunnel *t);
 void emu_tunnel_free_all(struct emu *emu);
 size_t emu_tunnel_count_open(struct emu *emu);
