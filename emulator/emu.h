@@ -111,6 +111,15 @@ struct emu_tunnel {
 	int64_t bw_at;
 };
 
+/* A handshake accepted in CONFIRM_UPGRADE, waiting for ESTABLISHED. */
+struct emu_pending {
+	struct lws *wsi;
+	struct emu_tunnel *t;
+	enum emu_side side;
+	char channel_id[37];
+	char client_token[129];
+};
+
 struct emu {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
@@ -123,7 +132,7 @@ struct emu {
 	bool plain;
 	struct emu_tunnel *tunnels;
 	uint64_t next_seq;
-	uint64_t next_channel;
+	struct emu_pending pending;
 	struct emu_faults faults;
 	struct emu_mqtt *mqtt; /* NULL without --mqtt */
 };
