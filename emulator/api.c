@@ -754,7 +754,7 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	struct ist_sigv4_params p;
 	struct ist_sigv4_result res;
 	struct ist_err e;
-	char *s, *save = NULL;
+	char *s;
 	time_t t, now = time(NULL);
 	size_t i, n = 0;
 	int rc = -1;
@@ -792,7 +792,6 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 		    " e.g. keyid/date/region/service/term");
 		return -1;
 	}
-	(void)save;
 	for (i = 0; i < emu->n_creds; i++)
 		if (!strcmp(emu->creds[i].akid, parts[0]))
 			c = &emu->creds[i];

@@ -111,6 +111,15 @@ struct emu_tunnel {
 	int64_t bw_at;
 };
 
+/* A handshake accepted in CONFIRM_UPGRADE, waiting for ESTABLISHED. */
+struct emu_pending {
+	struct lws *wsi;
+	struct emu_tunnel *t;
+	enum emu_side side;
+	char channel_id[37];
+	char client_token[129];
+};
+
 struct emu {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
@@ -123,7 +132,7 @@ struct emu {
 	bool plain;
 	struct emu_tunnel *tunnels;
 	uint64_t next_seq;
-	uint64_t next_channel;
+	struct emu_pending pending;
 	struct emu_faults faults;
 	struct emu_mqtt *mqtt; /* NULL without --mqtt */
 };
@@ -144,6 +153,8 @@ struct emu_tunnel *emu_tunnel_by_token(struct emu *emu, const char *token,
     enum emu_side *side);
 int emu_tunnel_rotate(struct emu_tunnel *t, enum emu_side side);
 void emu_tunnel_close(struct emu_tunnel *t, const char *why);
+/* What the lifetime timer does, now (fault injection). */
+void emu_tunnel_expire(struct emu_tunnel *t);
 void emu_tunnel_delete(struct emu_tunnel *t);
 void emu_tunnel_free_all(struct emu *emu);
 size_t emu_tunnel_count_open(struct emu *emu);

@@ -280,7 +280,6 @@ main(int argc, char **argv)
 	emu.region = "us-east-1";
 	emu.account = "123456789012";
 	emu.next_seq = 1;
-	emu.next_channel = 1;
 	ist_log_set_hook(ist_log_sink_hook, &sink);
 	ist_log_set_level(IST_LOG_INFO);
 
@@ -331,6 +330,16 @@ main(int argc, char **argv)
 	}
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
+	if (host[0] == '[') { /* [::1]:0 */
+		size_t hl = strlen(host);
+
+		if (hl < 3 || host[hl - 1] != ']') {
+			ist_error("--listen %s: want HOST:PORT", listen);
+			goto out;
+		}
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
 	if (!emu.plain && (!cert || !key)) {
 		ist_error("TLS needs --tls-cert and --tls-key (or use --plain)");
 		goto out;

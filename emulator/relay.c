@@ -41,17 +41,6 @@ struct emu_conn {
 	lws_sorted_usec_list_t kick_sul;
 };
 
-/* The handshake accepted in CONFIRM_UPGRADE, waiting for ESTABLISHED. */
-struct pending {
-	struct lws *wsi;
-	struct emu_tunnel *t;
-	enum emu_side side;
-	char channel_id[37];
-	char client_token[129];
-};
-
-static struct pending pending_hs; /* single-threaded: see file comment */
-
 static const char *const proto_names[3] = {
 	"aws.iot.securetunneling-3.0",
 	"aws.iot.securetunneling-2.0",
@@ -496,7 +485,7 @@ emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
 	int n, count = 0, r;
 
 	emu_uuid(channel);
-	memset(&pending_hs, 0, sizeof(pending_hs));
+	memset(&emu->pending, 0, sizeof(emu->pending));
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
 	    strcmp(uri, "/tunnel")) {
 		r = refuse(wsi, 400, channel, "unknown path: the data plane "
@@ -608,13 +597,13 @@ emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
 		goto out;
 	}
 
-	pending_hs.wsi = wsi;
-	pending_hs.t = t;
-	pending_hs.side = side;
-	memcpy(pending_hs.channel_id, channel, sizeof(channel));
+	emu->pending.wsi = wsi;
+	emu->pending.t = t;
+	emu->pending.side = side;
+	memcpy(emu->pending.channel_id, channel, sizeof(channel));
 	if (ctok)
-		snprintf(pending_hs.client_token,
-		    sizeof(pending_hs.client_token), "%s", ctok);
+		snprintf(emu->pending.client_token,
+		    sizeof(emu->pending.client_token), "%s", ctok);
 	r = 0;
 out:
 	if (tok) {
@@ -631,25 +620,26 @@ out:
 static int
 on_established(struct emu_conn *c, struct lws *wsi)
 {
-	struct emu_tunnel *t = pending_hs.t;
+	struct emu *emu = lws_context_user(lws_get_context(wsi));
+	struct emu_tunnel *t = emu->pending.t;
 	struct emu_tside *s;
 	const char *name = lws_get_protocol(wsi)->name;
-	enum emu_side side = pending_hs.side;
+	enum emu_side side = emu->pending.side;
 
-	c->emu = lws_context_user(lws_get_context(wsi));
+	c->emu = emu;
 	c->wsi = wsi;
-	if (pending_hs.wsi != wsi || !t) {
+	if (emu->pending.wsi != wsi || !t) {
 		ist_error("WebSocket established without a checked "
 		    "handshake; closing it");
 		return -1;
 	}
-	memcpy(c->channel_id, pending_hs.channel_id, sizeof(c->channel_id));
+	memcpy(c->channel_id, emu->pending.channel_id, sizeof(c->channel_id));
 	s = &t->side[side];
-	if (pending_hs.client_token[0])
-		memcpy(s->client_token, pending_hs.client_token,
+	if (emu->pending.client_token[0])
+		memcpy(s->client_token, emu->pending.client_token,
 		    sizeof(s->client_token));
 	s->spent = true;
-	memset(&pending_hs, 0, sizeof(pending_hs));
+	memset(&emu->pending, 0, sizeof(emu->pending));
 	if (ist_frame_decoder_new(&c->dec) != 0)
 		return -1;
 	c->t = t;
@@ -925,15 +915,16 @@ on_writeable(struct emu_conn *c)
 static int
 add_channel_header(struct lws *wsi, struct lws_process_html_args *args)
 {
+	struct emu *emu = lws_context_user(lws_get_context(wsi));
 	unsigned char *p = (unsigned char *)args->p;
 	unsigned char *end = p + args->max_len;
 
-	if (pending_hs.wsi != wsi)
+	if (emu->pending.wsi != wsi)
 		return 0;
 	if (lws_add_http_header_by_name(wsi,
 	    (const unsigned char *)"channel-id:",
-	    (const unsigned char *)pending_hs.channel_id,
-	    (int)strlen(pending_hs.channel_id), &p, end))
+	    (const unsigned char *)emu->pending.channel_id,
+	    (int)strlen(emu->pending.channel_id), &p, end))
 		return -1;
 	args->max_len -= (int)(p - (unsigned char *)args->p);
 	args->p = (char *)p;

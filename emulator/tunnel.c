@@ -57,13 +57,17 @@ new_token(struct emu_tside *s)
 	return 0;
 }
 
+void
+emu_tunnel_expire(struct emu_tunnel *t)
+{
+	emu_tunnel_close(t, "maximum lifetime reached");
+}
+
 static void
 on_expiry(lws_sorted_usec_list_t *sul)
 {
-	struct emu_tunnel *t = lws_container_of(sul, struct emu_tunnel,
-	    expiry_sul);
-
-	emu_tunnel_close(t, "maximum lifetime reached");
+	emu_tunnel_expire(lws_container_of(sul, struct emu_tunnel,
+	    expiry_sul));
 }
 
 int

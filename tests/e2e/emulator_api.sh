@@ -166,6 +166,13 @@ assert_contains "$out" "SerializationException" "bad JSON"
 out=$(req Frobnicate '{}')
 assert_contains "$out" "UnknownOperationException" "unknown operation"
 
+# Without --admin there is no fault injection endpoint.
+rc=0
+emu_admin fail '{"count": 1}' 2> "$T/err.txt" || rc=$?
+[ "$rc" -ne 0 ] || fail "admin endpoint served without --admin"
+assert_contains "$(cat "$T/err.txt")" "404"
+aws_emu iotsecuretunneling list-tunnels > /dev/null || fail "after admin"
+
 # Tokens and the secret never reach the log, even at -vvv.
 log=$(cat "$EMU_LOG")
 for s in "$src" "$dst" "$src2" "$(cat "$T/secret")"; do

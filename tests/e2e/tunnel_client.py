@@ -369,3 +369,16 @@ def wait_until(pred, timeout=10, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + what)
+
+
+def admin(endpoint, **body):
+    """POST /admin/<endpoint> (emulator started with --admin)."""
+    import json
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=os.environ["IST_CA"])
+    req = urllib.request.Request(
+        os.environ["EMU_URL"] + "/admin/" + endpoint,
+        data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        return json.loads(r.read())
