@@ -253,21 +253,30 @@ connection_gone(struct ist_ws *ws, struct lws *wsi)
 		end(ws, e.code, &e);
 	} else if (ws->closing) {
 		end(ws, 0, NULL);
-	} else if (ws->peer_closed) {
+	} else if (ws->peer_closed &&
+	    ws->peer_close_status == LWS_CLOSE_STATUS_NORMAL) {
+		/* What CloseTunnel and the end of a tunnel's life look like;
+		 * any other status (1001 going away, ...) is a lost link. */
 		ist_err_set(&e, IST_ERR_CLOSED, "the tunnel service closed "
-		    "the WebSocket with status %d", ws->peer_close_status);
+		    "the WebSocket (status 1000)");
 		end(ws, e.code, &e);
-	} else if (ws->reconnect) {
-		ist_err_set(&e, IST_ERR_NET, "the connection to the tunnel "
-		    "service was lost");
-		if (ws->cb.on_drop)
-			ws->cb.on_drop(ws, &e, ws->ud);
-		ws->attempt = 0;
-		retry_or_end(ws, &e);
 	} else {
-		ist_err_set(&e, IST_ERR_NET, "the connection to the tunnel "
-		    "service was lost (no close from the service)");
-		end(ws, e.code, &e);
+		if (ws->peer_closed)
+			ist_err_set(&e, IST_ERR_NET, "the tunnel service closed "
+			    "the WebSocket with status %d",
+			    ws->peer_close_status);
+		else
+			ist_err_set(&e, IST_ERR_NET, "the connection to the "
+			    "tunnel service was lost (no close from the "
+			    "service)");
+		if (ws->reconnect) {
+			if (ws->cb.on_drop)
+				ws->cb.on_drop(ws, &e, ws->ud);
+			ws->attempt = 0;
+			retry_or_end(ws, &e);
+		} else {
+			end(ws, e.code, &e);
+		}
 	}
 }
 
