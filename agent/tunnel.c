@@ -449,7 +449,7 @@ on_drop(struct ist_ws *ws, const struct ist_err *e, void *ud)
 	struct agent_tunnel *t = ud;
 
 	(void)ws;
-	ist_info("%s: %s; reconnecting", t->name, e->msg);
+	ist_verbose("%s: %s; reconnecting", t->name, e->msg);
 	close_all(t);
 }
 
