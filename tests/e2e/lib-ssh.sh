@@ -14,7 +14,8 @@
 #                             its exit status to $T/proxy.<n>.rc
 #   start_agent THING [ARGS]  iot-tunnel-agent on MQTT for THING
 #   start_tunnel_world        all of the above, agent for kiosk-17
-#   open_oneshot_tunnel THING a tunnel opened with the AWS CLI and a
+#   open_oneshot_tunnel THING [SERVICE...]  a tunnel (services: SSH by
+#                             default) opened with the AWS CLI and a
 #                             one-shot agent in it (no MQTT): TUNNEL_ID,
 #                             AGENT_PID, AGENT_LOG, $T/<id>.src.tok
 #   ssh_dev HOST CMD...       ssh -F $T/ssh_config HOST CMD
@@ -119,10 +120,13 @@ start_tunnel_world() {
 }
 
 open_oneshot_tunnel() {
-	local thing=$1
+	local thing=$1 svcs
+	shift
+	[ $# -gt 0 ] || set -- SSH
+	svcs=$(printf '"%s",' "$@")
 	(umask 077
-	 aws_emu iotsecuretunneling open-tunnel \
-		--destination-config "thingName=$thing,services=SSH" \
+	 aws_emu iotsecuretunneling open-tunnel --destination-config \
+		"{\"thingName\":\"$thing\",\"services\":[${svcs%,}]}" \
 		> "$T/open.json")
 	TUNNEL_ID=$(json_get "$T/open.json" tunnelId)
 	(umask 077
