@@ -62,6 +62,7 @@ struct ist_ws {
 	bool closing;		/* ist_ws_close() was called */
 	bool ended;		/* on_end was delivered */
 	bool ping_due;
+	bool failure_reported;	/* by a callback during ws_connect() */
 	bool peer_closed;	/* the server sent a close frame */
 	int peer_close_status;
 	bool rx_pause_want;
@@ -80,6 +81,7 @@ struct ist_ws {
 };
 
 static int ws_connect(struct ist_ws *ws);
+static void retry_or_end(struct ist_ws *ws, const struct ist_err *e);
 
 static void
 end(struct ist_ws *ws, int code, const struct ist_err *e)
@@ -134,11 +136,14 @@ connect_cb(lws_sorted_usec_list_t *sul)
 
 	if (ws->ended || ws->wsi)
 		return;
-	if (ws_connect(ws) < 0) {
+	ws->failure_reported = false;
+	/* lws may report the failure through CONNECTION_ERROR from inside
+	 * the call (then it is handled there) or only by returning NULL. */
+	if (ws_connect(ws) < 0 && !ws->failure_reported) {
 		ist_err_set(&e, IST_ERR_NET,
-		    "could not start a connection to the tunnel service "
-		    "at %s:%d", ws->host, ws->port);
-		end(ws, e.code, &e);
+		    "could not connect to the tunnel service at %s:%d "
+		    "(name lookup or connect failed)", ws->host, ws->port);
+		retry_or_end(ws, &e);
 	}
 }
 
@@ -204,6 +209,7 @@ handshake_failed(struct ist_ws *ws, struct lws *wsi, const char *why)
 
 	lws_set_opaque_user_data(wsi, NULL);
 	ws->wsi = NULL;
+	ws->failure_reported = true;
 	if (ws->fatal.code) {
 		struct ist_err f = ws->fatal;
 		end(ws, f.code, &f);
