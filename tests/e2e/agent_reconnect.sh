@@ -25,7 +25,7 @@ while [ "$(count "$AGENT_LOG" "connected as destination")" -lt 2 ]; do
 	[ "$i" -lt 200 ] || fail "the agent did not reconnect"
 	sleep 0.1
 done
-assert_contains "$(cat "$AGENT_LOG")" "reconnecting" "agent log"
+assert_contains "$(cat "$AGENT_LOG")" "trying again" "agent log"
 
 write_ssh_config --tunnel-id "$id" --rotate
 out=$(ssh_dev kiosk-17 'echo second')
