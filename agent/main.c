@@ -436,6 +436,12 @@ main(int argc, char **argv)
 	};
 	struct ist_log_sink sink = { PROG, NULL };
 	struct ist_ws_context_options co;
+	struct lws_context_creation_info vi;
+	struct ist_aws_opts ao;
+	struct ist_aws *base = NULL;
+	struct ist_endpoint ep;
+	const char *http_proxy = NULL;
+	struct ist_err e2;
 	struct agent ag;
 	struct sigaction sa;
 	struct ist_err e;
@@ -528,12 +534,35 @@ main(int argc, char **argv)
 		}
 	}
 
+	/* HTTPS_PROXY / NO_PROXY for the data plane, when the endpoint is
+	 * known before any notify (--region, AWS_REGION, a profile). */
+	memset(&ao, 0, sizeof(ao));
+	ao.region = ag.region;
+	ao.proxy_endpoint = ag.proxy_endpoint;
+	ao.ca_file = ag.ca_file;
+	ist_err_clear(&e2);
+	if (ist_aws_new(&base, &ao, &e2) == 0 &&
+	    ist_aws_data_endpoint(base, NULL, &ep, &e2) == 0)
+		http_proxy = ist_aws_proxy_for(base, ep.host);
+	else
+		ist_verbose("no HTTPS proxy for the data plane (%s)", e2.msg);
 	memset(&co, 0, sizeof(co));
+	co.http_proxy = http_proxy;
 	co.ca_file = ag.ca_file ? ag.ca_file : getenv("AWS_CA_BUNDLE");
 	co.protocols = protocols;
 	co.user = &ag;
 	if (ist_ws_context_new(&ag.ctx, &co, &e) < 0) {
 		ist_error("%s", e.msg);
+		goto out;
+	}
+	/* Local connections get a vhost of their own: lws would send them
+	 * through the data plane's HTTP proxy too. */
+	memset(&vi, 0, sizeof(vi));
+	vi.port = CONTEXT_PORT_NO_LISTEN;
+	vi.vhost_name = AGENT_LOCAL_VHOST;
+	vi.protocols = protocols;
+	if (!lws_create_vhost(ag.ctx, &vi)) {
+		ist_error("cannot set up local connections (lws vhost)");
 		goto out;
 	}
 	signal_ctx = ag.ctx;
@@ -578,6 +607,7 @@ out:
 	}
 	signal_ctx = NULL;
 	ist_ws_context_free(ag.ctx);
+	ist_aws_free(base);
 	if (token) {
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);

@@ -342,6 +342,7 @@ on_connection_start(struct ist_session *s, const char *svc, uint32_t id,
 
 	memset(&i, 0, sizeof(i));
 	i.context = t->ctx;
+	i.vhost = lws_get_vhost_by_name(t->ctx, AGENT_LOCAL_VHOST);
 	i.address = m->host;
 	i.port = m->port;
 	i.method = "RAW";

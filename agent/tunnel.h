@@ -34,6 +34,10 @@ struct agent_tunnel;
 typedef void (*agent_tunnel_end_fn)(struct agent_tunnel *t, int code,
     const struct ist_err *e, void *ud);
 
+/* The lws vhost (no HTTP proxy) local connections are made on; the agent
+ * creates it with agent_local_protocol. */
+#define AGENT_LOCAL_VHOST "local"
+
 /* The lws protocol entry "ist-local", for ist_ws_context_options. */
 extern const struct lws_protocols agent_local_protocol;
 

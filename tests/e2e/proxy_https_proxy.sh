@@ -6,7 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ssh.sh"
 
-start_tunnel_world
+make_ca
+start_sshd
+start_mosquitto
+start_emulator --mqtt "127.0.0.1:$MQTT_PORT"
+write_ssh_config
 PROXY_PORT=$(free_port)
 bg "$IST_PY" -c 'import socket, sys, threading
 def pipe(a, b):
@@ -58,6 +62,8 @@ while [ ! -e "$T/connects.log" ]; do
 	sleep 0.1
 done
 
+HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY= http_proxy=http://127.0.0.1:1 \
+	start_agent kiosk-17 --region us-east-1
 out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY= \
 	http_proxy=http://127.0.0.1:1 ssh_dev kiosk-17 'echo via-proxy')
 assert_eq "$out" via-proxy "ssh output"
@@ -69,4 +75,8 @@ assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$
 	"CONNECT from the API client"
 assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$EMU_PORT | User-agent: lws" \
 	"CONNECT from the WebSocket"
+# The agent's WebSocket went through it, its local connection did not.
+n=$(grep -c "User-agent: lws" "$T/connects.log" || true)
+assert_eq "$n" 2 "CONNECTs by lws (proxy and agent)"
+assert_not_contains "$log" "CONNECT 127.0.0.1:$SSHD_PORT" "local connection"
 echo "ok"
