@@ -260,6 +260,23 @@ out:
 	}
 }
 
+/* What went wrong with the broker, with a hint when TLS is in play. */
+static void
+mqtt_error(struct agent *ag, int rc, const char *then)
+{
+	int err = errno;
+	bool tls = ag->mqtt_cert || ag->mqtt_key || ag->mqtt_ca;
+
+	/* A refused handshake shows as EPROTO through MOSQ_ERR_ERRNO. */
+	ist_error("MQTT broker %s:%d: %s%s; %s", ag->mqtt_host, ag->mqtt_port,
+	    rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
+	    tls && (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_PROTOCOL ||
+	    rc == MOSQ_ERR_CONN_LOST ||
+	    (rc == MOSQ_ERR_ERRNO && err == EPROTO)) ? " (TLS: check --mqtt-ca, "
+	    "--mqtt-cert, --mqtt-key and that the certificate is active in "
+	    "AWS IoT)" : "", then);
+}
+
 static void
 mqtt_on_connect(struct mosquitto *m, void *ud, int rc)
 {
@@ -324,10 +341,7 @@ mqtt_poll_cb(lws_sorted_usec_list_t *sul)
 		    mosquitto_strerror(rc), ag->mqtt_host, ag->mqtt_port);
 		rc = mosquitto_reconnect(ag->mosq);
 		if (rc != MOSQ_ERR_SUCCESS)
-			ist_error("MQTT broker %s:%d: %s (next try in %u s)",
-			    ag->mqtt_host, ag->mqtt_port,
-			    rc == MOSQ_ERR_ERRNO ? strerror(errno) :
-			    mosquitto_strerror(rc), ag->backoff_s);
+			mqtt_error(ag, rc, "will try again");
 	}
 	lws_sul_schedule(ag->ctx, 0, &ag->sul_mqtt, mqtt_poll_cb,
 	    MQTT_POLL_US);
@@ -399,10 +413,7 @@ mqtt_start(struct agent *ag, struct ist_err *e)
 	rc = mosquitto_connect(ag->mosq, ag->mqtt_host, ag->mqtt_port, 60);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* Not fatal: a device often boots before its network. */
-		ist_error("MQTT broker %s:%d: %s; will keep trying",
-		    ag->mqtt_host, ag->mqtt_port,
-		    rc == MOSQ_ERR_ERRNO ? strerror(errno) :
-		    mosquitto_strerror(rc));
+		mqtt_error(ag, rc, "will keep trying");
 		ag->backoff_s = 1;
 		ag->next_reconnect = lws_now_usecs() + LWS_US_PER_SEC;
 	}
