@@ -150,7 +150,7 @@ usage(FILE *f)
 "  --version, --help\n"
 "\n"
 "Exit codes:\n"
-"  0  the session ended normally (also when ssh hangs up)\n"
+"  0  the session ended normally (also on SIGHUP from ssh, SIGINT, SIGTERM)\n"
 "  1  usage or configuration error\n"
 "  2  AWS API error (OpenTunnel, DescribeTunnel, CloseTunnel, credentials)\n"
 "  3  denied by a hook, or a hook failed\n"
@@ -907,7 +907,6 @@ run_session(struct proxy *p, const char *token)
 	struct ist_ws_callbacks cb;
 	struct ist_ws_options wo;
 	struct ist_endpoint ep;
-	struct sigaction sa;
 	struct ist_err e;
 	int r;
 
@@ -928,13 +927,6 @@ run_session(struct proxy *p, const char *token)
 		return r;
 	}
 	signal_ctx = p->ctx;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	r = stdio_pump_new(&p->pump, p->ctx, pump_done, p, &e);
 	if (r < 0) {
@@ -992,6 +984,7 @@ main(int argc, char **argv)
 	struct ist_log_sink sink = { PROG, NULL };
 	struct ist_hook_summary sum;
 	struct ist_aws_opts ao;
+	struct sigaction sa;
 	struct proxy p;
 	struct timespec t0;
 	struct ist_err e, e_aws;
@@ -1003,6 +996,15 @@ main(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	ist_err_clear(&e);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* From the start: a signal while OpenTunnel runs must still lead to
+	 * CloseTunnel, not leave a tunnel open for hours. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(&p.o, argc, argv) < 0) {
 		cJSON_Delete(p.o.tags);
 		return EXIT_USAGE;
@@ -1058,6 +1060,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &p.t_open);
+	if (got_signal) {
+		set_exit(&p, EXIT_OK, "interrupted", "signal before the "
+		    "session started");
+		goto out;
+	}
 	(void)run_session(&p, token);
 out:
 	if (token) {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Nobody joins as destination: exit 4 after --wait, tunnel closed.
+# Nobody joins as destination: exit 4 after --wait, tunnel closed; and
+# SIGTERM while waiting closes the tunnel as well.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ssh.sh"
 
@@ -15,4 +16,22 @@ assert_contains "$(last_proxy_err)" "did not join" "proxy message"
 id=$(tunnels_for kiosk-17 | head -n 1)
 [ -n "$id" ] || fail "no tunnel"
 wait_tunnel_status "$id" CLOSED
+
+# SIGTERM while waiting for the device: the tunnel is closed too.
+# shellcheck disable=SC2046
+"$IST_BIN/iot-ssh-proxy" $(proxy_env) --wait 120 kiosk-18 < /dev/null \
+	> /dev/null 2> "$T/term.err" &
+pid=$!
+i=0
+while [ -z "$(tunnels_for kiosk-18)" ]; do
+	i=$((i + 1))
+	[ "$i" -lt 100 ] || fail "no tunnel for kiosk-18"
+	sleep 0.1
+done
+wait_for "$T/term.err" "waiting for thing kiosk-18" 20
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+assert_eq "$rc" 0 "proxy exit status after SIGTERM"
+wait_tunnel_status "$(tunnels_for kiosk-18)" CLOSED
 echo "ok"
