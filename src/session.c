@@ -225,6 +225,18 @@ slot_has_conns(const struct ist_session *s, const struct slot *sl)
 	return false;
 }
 
+/* Whether any connection names the slot, even one whose end is still
+ * being reported (its callback reads the slot's service name). */
+static bool
+slot_referenced(const struct ist_session *s, const struct slot *sl)
+{
+	for (size_t i = 0; i < s->max_conns; i++)
+		if ((s->conns[i].used || s->conns[i].mark) &&
+		    s->conns[i].slot == slot_index(s, sl))
+			return true;
+	return false;
+}
+
 /* The slot for service, taking a free one if needed; NULL when full. */
 static struct slot *
 get_slot(struct ist_session *s, const char *service)
@@ -235,7 +247,8 @@ get_slot(struct ist_session *s, const char *service)
 		return sl;
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
 		sl = &s->slots[i];
-		if (sl->used && (sl->stream_id != 0 || slot_has_conns(s, sl)))
+		if (sl->used && (sl->stream_id != 0 ||
+		    slot_referenced(s, sl)))
 			continue;
 		memset(sl, 0, sizeof(*sl));
 		sl->used = true;

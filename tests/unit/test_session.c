@@ -360,6 +360,29 @@ test_source_waits_for_service_ids(void **state)
 	ist_session_free(p.s);
 }
 
+/* V1 style: no serviceId at all, even when SERVICE_IDS lists some. */
+static void
+test_v1_source_leaves_service_out(void **state)
+{
+	static const uint8_t want[] = { 0, 4, 0x08, 2, 0x10, 1 };
+	struct ist_session_options o = { .role = IST_ROLE_SOURCE,
+	    .format = IST_FORMAT_V1, .wait_service_ids = true };
+	struct peer p;
+	uint32_t c = 0;
+	struct ist_err e = { 0 };
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(ist_session_new(&p.s, &o, &cbs, &p), 0);
+	service_ids(&p, "SSH", NULL);
+	assert_int_equal(ist_session_start_stream(p.s, NULL, &c, &e), 0);
+	assert_int_equal(c, 1);
+	assert_output(&p, want, sizeof(want));
+	assert_true(ist_session_connection_live(p.s, NULL, 1));
+	assert_true(ist_session_connection_live(p.s, "", 1));
+	ist_session_free(p.s);
+}
+
 static void
 test_stream_ids_never_repeat(void **state)
 {
@@ -1123,6 +1146,7 @@ test_send_data_cuts_at_64512(void **state)
 	struct ist_err e = { 0 };
 	size_t sizes[8], ns = 0, n, off = 0, used, acc;
 	struct ist_msg m;
+	const uint8_t *o;
 	int r;
 
 	(void)state;
@@ -1132,6 +1156,10 @@ test_send_data_cuts_at_64512(void **state)
 	assert_int_equal(ist_session_send_data(p.s, "SSH", 1, big,
 	    sizeof(big), &acc, &e), 0);
 	assert_int_equal(acc, sizeof(big));
+	/* One peek is at most one WebSocket message. */
+	assert_true(ist_session_output_pending(p.s) > IST_MAX_WS_MESSAGE);
+	assert_int_equal(ist_session_peek_output(p.s, &o),
+	    IST_MAX_WS_MESSAGE);
 	n = take_output(&p, all, sizeof(all));
 	assert_int_equal(ist_frame_decoder_new(&d), 0);
 	while (off < n) {
@@ -1288,6 +1316,52 @@ restart_ssh(struct peer *p, const char *svc, uint32_t conn)
 	}
 }
 
+static void
+start_other_service(struct peer *p, const char *svc, uint32_t conn)
+{
+	struct ist_err e = { 0 };
+
+	(void)svc;
+	(void)conn;
+	p->on_end = NULL;
+	/* Slots: "", SSH, HTTP, DNS in use; a fifth service needs one. */
+	(void)ist_session_start_stream(p->s, "RDP", NULL, &e);
+}
+
+/*
+ * Bug: a callback run while SESSION_RESET reported ended connections
+ * could start a stream for another service in the slot of a connection
+ * not yet reported, which was then reported under the new name.
+ */
+static void
+test_bug_pending_end_keeps_its_service_name(void **state)
+{
+	static const uint8_t reset[] = { 0, 2, 0x08, 4 };
+	struct peer p;
+	struct ist_err e = { 0 };
+	uint32_t c;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	start(&p, "SSH", 1);
+	start(&p, "HTTP", 1);
+	start(&p, "DNS", 1);
+	start(&p, "TCP", 1);
+	/* SSH's stream is reported last: its connection is the newest. */
+	assert_int_equal(ist_session_end_connection(p.s, "SSH", 1, &e), 0);
+	assert_int_equal(ist_session_start_connection(p.s, "HTTP", &c, &e),
+	    0);
+	assert_int_equal(ist_session_start_connection(p.s, "SSH", &c, &e),
+	    0);
+	p.on_end = start_other_service;
+	feed_ok(&p, reset, sizeof(reset));
+	assert_int_equal(p.nev, 5);
+	assert_string_equal(p.ev[0].svc, "HTTP");
+	assert_string_equal(p.ev[4].svc, "SSH");
+	assert_int_equal(p.ev[4].conn, 2);
+	peer_done(&p);
+}
+
 /*
  * Bug: end_matching() marked connections with a flag that a nested call
  * (from a callback) cleared, so some connections of the outer reset were
@@ -1383,6 +1457,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source_waits_for_service_ids),
+		cmocka_unit_test(test_v1_source_leaves_service_out),
 		cmocka_unit_test(test_stream_ids_never_repeat),
 		cmocka_unit_test(test_session_new_refuses_bad_options),
 		cmocka_unit_test(test_source_bytes_each_format),
@@ -1413,6 +1488,7 @@ main(void)
 		    test_flood_of_refused_starts_is_fatal_not_lost),
 		cmocka_unit_test(test_recv_split_at_every_offset),
 		cmocka_unit_test(test_bug_nested_end_skips_marked),
+		cmocka_unit_test(test_bug_pending_end_keeps_its_service_name),
 		cmocka_unit_test(test_session_new_fails_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
