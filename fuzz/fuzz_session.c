@@ -308,7 +308,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0:
 			if (pair) {
 				n = (size_t)(arg + 1) * 997;
-				if (pair_recv_failed(move(sd, other, n, &e), &e))
+				r = move(sd, other, n, &e);
+				if (pair_recv_failed(r, &e))
 					goto out;
 				break;
 			}

@@ -519,10 +519,6 @@ on_stream_start(struct ist_session *s, const struct ist_msg *m,
 	uint32_t id;
 	int f = msg_format(m);
 
-	if (m->service_id && !service_id_valid(m->service_id))
-		return ist_err_set(e, IST_ERR_PROTO,
-		    "STREAM_START for stream %d names an invalid service id "
-		    "(want 1-128 of [a-zA-Z0-9:_-])", m->stream_id);
 	if (s->format == 0) {
 		if (f == 0)
 			return refuse_stream(s, m,
@@ -669,6 +665,12 @@ handle(struct ist_session *s, const struct ist_msg *m, struct ist_err *e)
 		    "%s with stream id %d: stream ids are positive",
 		    ist_msg_type_name(m->type), m->stream_id);
 	}
+	/* Checked first: a refusal echoes it, so it must be sane. */
+	if (m->type == IST_MSG_STREAM_START && m->service_id &&
+	    !service_id_valid(m->service_id))
+		return ist_err_set(e, IST_ERR_PROTO,
+		    "STREAM_START for stream %d names an invalid service id "
+		    "(want 1-128 of [a-zA-Z0-9:_-])", m->stream_id);
 	if (s->role == IST_ROLE_DESTINATION && is_stream_msg(m->type) &&
 	    s->format != 0 && !format_fits(s->format, m))
 		return format_mix(s, m, e);
