@@ -1092,6 +1092,122 @@ test_destination_refusals(void **state)
 	peer_done(&d);
 }
 
+static void
+test_connection_start_stale_duplicate_and_limit(void **state)
+{
+	static const uint8_t want[] = {
+		/* connection 3 is over max_connections (2): refused */
+		0, 11, 0x08, 7, 0x10, 1, 0x2a, 3, 'S', 'S', 'H', 0x38, 3,
+	};
+	struct ist_session_options o = { .role = IST_ROLE_DESTINATION,
+	    .max_connections = 2 };
+	struct ist_msg m = { .type = IST_MSG_STREAM_START, .stream_id = 1,
+	    .service_id = "SSH", .connection_id = 1 };
+	struct peer d;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(ist_session_new(&d.s, &o, &cbs, &d), 0);
+	feed_msg_ok(&d, &m);
+	m.type = IST_MSG_CONNECTION_START;
+	m.connection_id = 2;
+	feed_msg_ok(&d, &m);
+	/* A duplicate start of a live connection is dropped. */
+	feed_msg_ok(&d, &m);
+	/* So is one for a stream that is not the active one. */
+	m.stream_id = 7;
+	m.connection_id = 5;
+	feed_msg_ok(&d, &m);
+	assert_int_equal(d.nev, 2);
+	assert_int_equal(ist_session_output_pending(d.s), 0);
+	/* The third live connection is one too many. */
+	m.stream_id = 1;
+	m.connection_id = 3;
+	feed_msg_ok(&d, &m);
+	assert_int_equal(d.nev, 2);
+	assert_false(ist_session_connection_live(d.s, "SSH", 3));
+	assert_output(&d, want, sizeof(want));
+	ist_session_free(d.s);
+}
+
+static void
+test_source_connection_limit(void **state)
+{
+	struct ist_session_options o = { .role = IST_ROLE_SOURCE,
+	    .format = IST_FORMAT_V3, .max_connections = 2 };
+	struct ist_session *s = NULL;
+	struct ist_err e = { 0 };
+	uint32_t c;
+
+	(void)state;
+	assert_int_equal(ist_session_new(&s, &o, NULL, NULL), 0);
+	assert_int_equal(ist_session_start_stream(s, "SSH", &c, &e), 0);
+	assert_int_equal(ist_session_start_connection(s, "SSH", &c, &e), 0);
+	assert_int_equal(ist_session_start_connection(s, "SSH", &c, &e),
+	    IST_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "2 connections"));
+	/* V2 and V3 need a service id; a bad one is refused. */
+	assert_int_equal(ist_session_start_stream(s, NULL, &c, &e),
+	    IST_ERR_INVAL);
+	assert_int_equal(ist_session_start_stream(s, "a b", &c, &e),
+	    IST_ERR_INVAL);
+	ist_session_free(s);
+}
+
+static void
+test_stream_start_with_bad_service_id_is_proto_error(void **state)
+{
+	char longid[IST_MAX_SERVICE_ID + 2];
+	struct ist_msg m = { .type = IST_MSG_STREAM_START, .stream_id = 1,
+	    .service_id = "S S" };
+	struct peer d;
+	struct ist_err e = { 0 };
+
+	(void)state;
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	assert_int_equal(feed_msg(&d, &m, &e), IST_ERR_PROTO);
+	assert_non_null(strstr(e.msg, "service id"));
+	peer_done(&d);
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	m.service_id = longid;
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	assert_int_equal(feed_msg(&d, &m, &e), IST_ERR_PROTO);
+	peer_done(&d);
+	/* Exactly 128 characters is fine. */
+	longid[IST_MAX_SERVICE_ID] = '\0';
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	feed_msg_ok(&d, &m);
+	assert_true(ist_session_connection_live(d.s, longid, 1));
+	peer_done(&d);
+}
+
+static void
+recv_from_callback(struct peer *p, const char *svc, uint32_t conn)
+{
+	struct ist_err e = { 0 };
+
+	(void)svc;
+	(void)conn;
+	assert_int_equal(ist_session_recv(p->s, worked, sizeof(worked), &e),
+	    IST_ERR_STATE);
+}
+
+static void
+test_recv_from_a_callback_is_refused(void **state)
+{
+	static const uint8_t reset[] = { 0, 2, 0x08, 4 };
+	struct peer p;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	start(&p, "SSH", 1);
+	p.on_end = recv_from_callback;
+	feed_ok(&p, reset, sizeof(reset));
+	assert_int_equal(p.nev, 1);
+	peer_done(&p);
+}
+
 /* ---- output bound and DATA chunking ---- */
 
 static void
@@ -1218,6 +1334,45 @@ mib_transfer(enum ist_format f)
 	assert_int_equal(src.rx_len[1], total);
 	assert_memory_equal(src.rx[1], data, total);
 	assert_true(src.sent[IST_MSG_DATA] >= (int)(total / IST_MAX_PAYLOAD));
+	free(data);
+	peer_done(&src);
+	peer_done(&dst);
+}
+
+/* The output buffer compacts when drained in part: bytes stay intact. */
+static void
+test_partial_drain_keeps_bytes_in_order(void **state)
+{
+	const size_t total = 600000;
+	uint8_t *data = malloc(total);
+	struct peer src, dst;
+	struct ist_err e = { 0 };
+	size_t sent = 0, acc;
+	const uint8_t *p;
+	size_t n;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (uint8_t)(i % 251);
+	peer_init(&src, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 2 * IST_MAX_FRAME);
+	peer_init(&dst, IST_ROLE_DESTINATION, 0, 0, 0);
+	start(&src, "SSH", 1);
+	while (sent < total) {
+		assert_int_equal(ist_session_send_data(src.s, "SSH", 1,
+		    data + sent, total - sent, &acc, &e), 0);
+		sent += acc;
+		/* Move 5000 bytes only: the rest waits, shifted later. */
+		n = ist_session_peek_output(src.s, &p);
+		if (n > 5000)
+			n = 5000;
+		check_sent(&src, p, n);
+		feed_ok(&dst, p, n);
+		ist_session_consume_output(src.s, n);
+	}
+	pump(&src, &dst, 9000);
+	assert_int_equal(dst.rx_len[1], total);
+	assert_memory_equal(dst.rx[1], data, total);
 	free(data);
 	peer_done(&src);
 	peer_done(&dst);
@@ -1483,7 +1638,14 @@ main(void)
 		cmocka_unit_test(test_destination_refusals),
 		cmocka_unit_test(test_output_bounded_and_resets_never_lost),
 		cmocka_unit_test(test_send_data_cuts_at_64512),
+		cmocka_unit_test(test_partial_drain_keeps_bytes_in_order),
 		cmocka_unit_test(test_one_mib_transfer_integrity),
+		cmocka_unit_test(
+		    test_connection_start_stale_duplicate_and_limit),
+		cmocka_unit_test(test_source_connection_limit),
+		cmocka_unit_test(
+		    test_stream_start_with_bad_service_id_is_proto_error),
+		cmocka_unit_test(test_recv_from_a_callback_is_refused),
 		cmocka_unit_test(
 		    test_flood_of_refused_starts_is_fatal_not_lost),
 		cmocka_unit_test(test_recv_split_at_every_offset),
