@@ -4,8 +4,10 @@
  * Input: byte 0 picks the chunk size (1..256, or whole), the rest is the
  * tunnel byte stream. Every decoded message must encode again and decode
  * to the same fields; the decoder must never run out of its arena, never
- * read past the input and never take more than it was given.
+ * read past the input and never take more than it was given; and feeding
+ * the input whole must give the same messages and the same error.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,20 +74,48 @@ roundtrip(const struct ist_msg *m)
 	ist_frame_decoder_free(d);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* What is kept of each message to compare two chunkings. */
+struct rec {
+	int n;
+	int last;		/* the final return code */
+	struct {
+		int type;
+		int32_t stream_id;
+		size_t payload_len;
+		uint32_t connection_id;
+		size_t n_available;
+		uint8_t first, end;
+	} m[64];
+};
+
+static void
+record(struct rec *rc, const struct ist_msg *m)
+{
+	if (rc->n == 64)
+		return;
+	rc->m[rc->n].type = m->type;
+	rc->m[rc->n].stream_id = m->stream_id;
+	rc->m[rc->n].payload_len = m->payload_len;
+	rc->m[rc->n].connection_id = m->connection_id;
+	rc->m[rc->n].n_available = m->n_available;
+	rc->m[rc->n].first = m->payload_len ? m->payload[0] : 0;
+	rc->m[rc->n].end = m->payload_len ? m->payload[m->payload_len - 1] :
+	    0;
+	rc->n++;
+}
+
+/* Decodes data fed chunk bytes at a time. */
+static void
+run(const uint8_t *data, size_t size, size_t chunk, bool check,
+    struct rec *rc)
 {
 	struct ist_frame_decoder *d = NULL;
 	struct ist_msg m;
 	struct ist_err e;
-	size_t chunk, used, n;
-	int r;
+	size_t used, n;
+	int r = 0;
 
-	if (size < 1)
-		return 0;
-	chunk = data[0] ? data[0] : size;
-	data++;
-	size--;
+	memset(rc, 0, sizeof(*rc));
 	if (ist_frame_decoder_new(&d) < 0)
 		FAIL();
 	while (size > 0) {
@@ -99,8 +129,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = ist_frame_decoder_feed(d, piece, n, &used, &m, &e);
 		if (used > n)
 			FAIL();
-		if (r == 1)
-			roundtrip(&m);
+		if (r == 1) {
+			record(rc, &m);
+			if (check)
+				roundtrip(&m);
+		}
 		free(piece);
 		if (r < 0) {
 			if (e.code != r || !e.msg[0])
@@ -114,6 +147,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += used;
 		size -= used;
 	}
+	rc->last = r < 0 ? r : 0;
 	ist_frame_decoder_free(d);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct rec a, b;
+
+	if (size < 1)
+		return 0;
+	run(data + 1, size - 1, data[0] ? data[0] : size, true, &a);
+	/* The chunking must not change what comes out. */
+	run(data + 1, size - 1, size, false, &b);
+	if (a.n != b.n || a.last != b.last ||
+	    memcmp(a.m, b.m, sizeof(a.m[0]) * (size_t)a.n))
+		FAIL();
 	return 0;
 }
