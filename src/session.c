@@ -414,12 +414,16 @@ msg_format(const struct ist_msg *m)
 }
 
 /* Whether m fits fixed format f (destination side). A V3 STREAM_RESET
- * ends the whole stream and may leave the connection id out. */
+ * ends the whole stream and may leave the connection id out; the
+ * CONNECTION_* messages exist in V3 only. */
 static bool
 format_fits(int f, const struct ist_msg *m)
 {
 	int mf = msg_format(m);
 
+	if (f != IST_FORMAT_V3 && (m->type == IST_MSG_CONNECTION_START ||
+	    m->type == IST_MSG_CONNECTION_RESET))
+		return false;
 	if (mf == f)
 		return true;
 	return f == IST_FORMAT_V3 && mf == IST_FORMAT_V2 &&

@@ -1026,6 +1026,39 @@ test_destination_fixes_format_and_resets_on_mix(void **state)
 	peer_done(&d);
 }
 
+/*
+ * Bug (fuzz_session): a CONNECTION_START in a V1 or V2 session fitted the
+ * format check (no connectionId) and was offered to the application as
+ * connection 0. CONNECTION_* messages are V3 only: mixing resets.
+ */
+static void
+test_bug_connection_start_in_v2_session_gave_connection_0(void **state)
+{
+	static const uint8_t want[] = {
+		0, 9, 0x08, 3, 0x10, 1, 0x2a, 3, 'S', 'S', 'H',
+	};
+	int types[] = { IST_MSG_CONNECTION_START, IST_MSG_CONNECTION_RESET };
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct peer d;
+		struct ist_msg m = { .type = IST_MSG_STREAM_START,
+		    .stream_id = 1, .service_id = "SSH" };
+
+		peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+		feed_msg_ok(&d, &m);	/* V2 from now on */
+		m.type = types[i];
+		feed_msg_ok(&d, &m);
+		assert_int_equal(d.nev, 2);
+		assert_int_equal(d.ev[0].kind, EV_START);
+		assert_int_equal(d.ev[0].conn, 1);
+		assert_int_equal(d.ev[1].kind, EV_END);
+		assert_int_equal(d.ev[1].why, IST_END_FORMAT);
+		assert_output(&d, want, sizeof(want));
+		peer_done(&d);
+	}
+}
+
 static void
 test_destination_stream_start_replaces(void **state)
 {
@@ -1634,6 +1667,8 @@ main(void)
 		cmocka_unit_test(test_invalid_service_ids_refused),
 		cmocka_unit_test(
 		    test_destination_fixes_format_and_resets_on_mix),
+		cmocka_unit_test(
+		    test_bug_connection_start_in_v2_session_gave_connection_0),
 		cmocka_unit_test(test_destination_stream_start_replaces),
 		cmocka_unit_test(test_destination_refusals),
 		cmocka_unit_test(test_output_bounded_and_resets_never_lost),
