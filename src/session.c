@@ -606,20 +606,30 @@ static int
 on_service_ids(struct ist_session *s, const struct ist_msg *m,
     struct ist_err *e)
 {
-	if (m->n_available > IST_MAX_SERVICES)
-		return ist_err_set(e, IST_ERR_PROTO,
-		    "SERVICE_IDS lists %zu services; a tunnel has at most %u",
-		    m->n_available, IST_MAX_SERVICES);
-	for (size_t i = 0; i < m->n_available; i++)
+	size_t n = 0;
+
+	/* Empty entries are skipped: whether a tunnel without services
+	 * gets SERVICE_IDS, and what it holds, is undocumented. */
+	for (size_t i = 0; i < m->n_available; i++) {
+		if (!m->available[i][0])
+			continue;
 		if (!service_id_valid(m->available[i]))
 			return ist_err_set(e, IST_ERR_PROTO,
 			    "SERVICE_IDS entry %zu is not a valid service id "
 			    "(want 1-128 of [a-zA-Z0-9:_-])", i + 1);
-	s->n_ids = m->n_available;
-	for (size_t i = 0; i < s->n_ids; i++) {
-		memcpy(s->ids[i], m->available[i],
+		if (++n > IST_MAX_SERVICES)
+			return ist_err_set(e, IST_ERR_PROTO,
+			    "SERVICE_IDS lists more than %u services, the "
+			    "most a tunnel has", IST_MAX_SERVICES);
+	}
+	s->n_ids = 0;
+	for (size_t i = 0; i < m->n_available; i++) {
+		if (!m->available[i][0])
+			continue;
+		memcpy(s->ids[s->n_ids], m->available[i],
 		    strlen(m->available[i]) + 1);
-		s->id_ptrs[i] = s->ids[i];
+		s->id_ptrs[s->n_ids] = s->ids[s->n_ids];
+		s->n_ids++;
 	}
 	s->have_ids = true;
 	if (s->cb.on_service_ids)

@@ -111,7 +111,7 @@ void ist_session_free(struct ist_session *s);
  *    CONNECTION_RESET naming one is dropped (it names no stream);
  *  - a service id that does not match [a-zA-Z0-9:_-]{1,128} in
  *    SERVICE_IDS or STREAM_START, or more than IST_MAX_SERVICES ids:
- *    IST_ERR_PROTO;
+ *    IST_ERR_PROTO; empty SERVICE_IDS entries are skipped;
  *  - destination: a STREAM_START always starts the stream, ending the
  *    service's previous one (IST_END_REPLACED), even with the same id
  *    (a restarted source); one for a service not in SERVICE_IDS is

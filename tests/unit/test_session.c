@@ -988,6 +988,30 @@ test_invalid_service_ids_refused(void **state)
 	}
 }
 
+static void
+test_empty_service_ids_entries_skipped(void **state)
+{
+	const char *ids[] = { "", "SSH", "" , "A", "B" };
+	struct ist_msg m = { .type = IST_MSG_SERVICE_IDS, .available = ids,
+	    .n_available = 5 };
+	const char *const *got;
+	struct peer p;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	feed_msg_ok(&p, &m);
+	assert_int_equal(ist_session_service_ids(p.s, &got), 3);
+	assert_string_equal(got[0], "SSH");
+	assert_string_equal(got[2], "B");
+	/* No services at all: only V1-style (absent) service ids fit. */
+	m.n_available = 1;
+	feed_msg_ok(&p, &m);
+	assert_int_equal(ist_session_service_ids(p.s, &got), 0);
+	assert_int_equal(ist_session_start_stream(p.s, "SSH", NULL, NULL),
+	    IST_ERR_INVAL);
+	peer_done(&p);
+}
+
 /* ---- destination specifics ---- */
 
 static void
@@ -1665,6 +1689,7 @@ main(void)
 		cmocka_unit_test(test_bad_frames_are_fatal_with_their_code),
 		cmocka_unit_test(test_stream_id_zero_or_negative),
 		cmocka_unit_test(test_invalid_service_ids_refused),
+		cmocka_unit_test(test_empty_service_ids_entries_skipped),
 		cmocka_unit_test(
 		    test_destination_fixes_format_and_resets_on_mix),
 		cmocka_unit_test(
