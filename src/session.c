@@ -225,6 +225,18 @@ slot_has_conns(const struct ist_session *s, const struct slot *sl)
 	return false;
 }
 
+/* Whether any connection names the slot, even one whose end is still
+ * being reported (its callback reads the slot's service name). */
+static bool
+slot_referenced(const struct ist_session *s, const struct slot *sl)
+{
+	for (size_t i = 0; i < s->max_conns; i++)
+		if ((s->conns[i].used || s->conns[i].mark) &&
+		    s->conns[i].slot == slot_index(s, sl))
+			return true;
+	return false;
+}
+
 /* The slot for service, taking a free one if needed; NULL when full. */
 static struct slot *
 get_slot(struct ist_session *s, const char *service)
@@ -235,7 +247,8 @@ get_slot(struct ist_session *s, const char *service)
 		return sl;
 	for (unsigned i = 0; i < MAX_SLOTS; i++) {
 		sl = &s->slots[i];
-		if (sl->used && (sl->stream_id != 0 || slot_has_conns(s, sl)))
+		if (sl->used && (sl->stream_id != 0 ||
+		    slot_referenced(s, sl)))
 			continue;
 		memset(sl, 0, sizeof(*sl));
 		sl->used = true;
@@ -401,12 +414,16 @@ msg_format(const struct ist_msg *m)
 }
 
 /* Whether m fits fixed format f (destination side). A V3 STREAM_RESET
- * ends the whole stream and may leave the connection id out. */
+ * ends the whole stream and may leave the connection id out; the
+ * CONNECTION_* messages exist in V3 only. */
 static bool
 format_fits(int f, const struct ist_msg *m)
 {
 	int mf = msg_format(m);
 
+	if (f != IST_FORMAT_V3 && (m->type == IST_MSG_CONNECTION_START ||
+	    m->type == IST_MSG_CONNECTION_RESET))
+		return false;
 	if (mf == f)
 		return true;
 	return f == IST_FORMAT_V3 && mf == IST_FORMAT_V2 &&
@@ -506,10 +523,6 @@ on_stream_start(struct ist_session *s, const struct ist_msg *m,
 	uint32_t id;
 	int f = msg_format(m);
 
-	if (m->service_id && !service_id_valid(m->service_id))
-		return ist_err_set(e, IST_ERR_PROTO,
-		    "STREAM_START for stream %d names an invalid service id "
-		    "(want 1-128 of [a-zA-Z0-9:_-])", m->stream_id);
 	if (s->format == 0) {
 		if (f == 0)
 			return refuse_stream(s, m,
@@ -593,20 +606,30 @@ static int
 on_service_ids(struct ist_session *s, const struct ist_msg *m,
     struct ist_err *e)
 {
-	if (m->n_available > IST_MAX_SERVICES)
-		return ist_err_set(e, IST_ERR_PROTO,
-		    "SERVICE_IDS lists %zu services; a tunnel has at most %u",
-		    m->n_available, IST_MAX_SERVICES);
-	for (size_t i = 0; i < m->n_available; i++)
+	size_t n = 0;
+
+	/* Empty entries are skipped: whether a tunnel without services
+	 * gets SERVICE_IDS, and what it holds, is undocumented. */
+	for (size_t i = 0; i < m->n_available; i++) {
+		if (!m->available[i][0])
+			continue;
 		if (!service_id_valid(m->available[i]))
 			return ist_err_set(e, IST_ERR_PROTO,
 			    "SERVICE_IDS entry %zu is not a valid service id "
 			    "(want 1-128 of [a-zA-Z0-9:_-])", i + 1);
-	s->n_ids = m->n_available;
-	for (size_t i = 0; i < s->n_ids; i++) {
-		memcpy(s->ids[i], m->available[i],
+		if (++n > IST_MAX_SERVICES)
+			return ist_err_set(e, IST_ERR_PROTO,
+			    "SERVICE_IDS lists more than %u services, the "
+			    "most a tunnel has", IST_MAX_SERVICES);
+	}
+	s->n_ids = 0;
+	for (size_t i = 0; i < m->n_available; i++) {
+		if (!m->available[i][0])
+			continue;
+		memcpy(s->ids[s->n_ids], m->available[i],
 		    strlen(m->available[i]) + 1);
-		s->id_ptrs[i] = s->ids[i];
+		s->id_ptrs[s->n_ids] = s->ids[s->n_ids];
+		s->n_ids++;
 	}
 	s->have_ids = true;
 	if (s->cb.on_service_ids)
@@ -656,6 +679,12 @@ handle(struct ist_session *s, const struct ist_msg *m, struct ist_err *e)
 		    "%s with stream id %d: stream ids are positive",
 		    ist_msg_type_name(m->type), m->stream_id);
 	}
+	/* Checked first: a refusal echoes it, so it must be sane. */
+	if (m->type == IST_MSG_STREAM_START && m->service_id &&
+	    !service_id_valid(m->service_id))
+		return ist_err_set(e, IST_ERR_PROTO,
+		    "STREAM_START for stream %d names an invalid service id "
+		    "(want 1-128 of [a-zA-Z0-9:_-])", m->stream_id);
 	if (s->role == IST_ROLE_DESTINATION && is_stream_msg(m->type) &&
 	    s->format != 0 && !format_fits(s->format, m))
 		return format_mix(s, m, e);

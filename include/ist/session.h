@@ -70,8 +70,8 @@ struct ist_session_callbacks {
 
 struct ist_session_options {
 	enum ist_role role;
-	/* Source: the format to send. Destination: ignored, the first
-	 * STREAM_START fixes it. */
+	/* Source: the format to send (0 means V3). Destination: ignored,
+	 * the first STREAM_START fixes it. */
 	enum ist_format format;
 	/* Source: refuse to start a stream before SERVICE_IDS arrived
 	 * (subprotocols 2.0 and 3.0). */
@@ -90,6 +90,9 @@ struct ist_session_options {
 	const struct ist_mem *mem;
 };
 
+/* IST_ERR_INVAL for bad options (role, format, last_stream_id < 0,
+ * out_capacity too small), IST_ERR_NOMEM (nothing leaked). cb may be
+ * NULL and each callback is optional. */
 int ist_session_new(struct ist_session **out,
     const struct ist_session_options *opt,
     const struct ist_session_callbacks *cb, void *ud);
@@ -108,7 +111,7 @@ void ist_session_free(struct ist_session *s);
  *    CONNECTION_RESET naming one is dropped (it names no stream);
  *  - a service id that does not match [a-zA-Z0-9:_-]{1,128} in
  *    SERVICE_IDS or STREAM_START, or more than IST_MAX_SERVICES ids:
- *    IST_ERR_PROTO;
+ *    IST_ERR_PROTO; empty SERVICE_IDS entries are skipped;
  *  - destination: a STREAM_START always starts the stream, ending the
  *    service's previous one (IST_END_REPLACED), even with the same id
  *    (a restarted source); one for a service not in SERVICE_IDS is

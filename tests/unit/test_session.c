@@ -360,6 +360,29 @@ test_source_waits_for_service_ids(void **state)
 	ist_session_free(p.s);
 }
 
+/* V1 style: no serviceId at all, even when SERVICE_IDS lists some. */
+static void
+test_v1_source_leaves_service_out(void **state)
+{
+	static const uint8_t want[] = { 0, 4, 0x08, 2, 0x10, 1 };
+	struct ist_session_options o = { .role = IST_ROLE_SOURCE,
+	    .format = IST_FORMAT_V1, .wait_service_ids = true };
+	struct peer p;
+	uint32_t c = 0;
+	struct ist_err e = { 0 };
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(ist_session_new(&p.s, &o, &cbs, &p), 0);
+	service_ids(&p, "SSH", NULL);
+	assert_int_equal(ist_session_start_stream(p.s, NULL, &c, &e), 0);
+	assert_int_equal(c, 1);
+	assert_output(&p, want, sizeof(want));
+	assert_true(ist_session_connection_live(p.s, NULL, 1));
+	assert_true(ist_session_connection_live(p.s, "", 1));
+	ist_session_free(p.s);
+}
+
 static void
 test_stream_ids_never_repeat(void **state)
 {
@@ -965,6 +988,30 @@ test_invalid_service_ids_refused(void **state)
 	}
 }
 
+static void
+test_empty_service_ids_entries_skipped(void **state)
+{
+	const char *ids[] = { "", "SSH", "" , "A", "B" };
+	struct ist_msg m = { .type = IST_MSG_SERVICE_IDS, .available = ids,
+	    .n_available = 5 };
+	const char *const *got;
+	struct peer p;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	feed_msg_ok(&p, &m);
+	assert_int_equal(ist_session_service_ids(p.s, &got), 3);
+	assert_string_equal(got[0], "SSH");
+	assert_string_equal(got[2], "B");
+	/* No services at all: only V1-style (absent) service ids fit. */
+	m.n_available = 1;
+	feed_msg_ok(&p, &m);
+	assert_int_equal(ist_session_service_ids(p.s, &got), 0);
+	assert_int_equal(ist_session_start_stream(p.s, "SSH", NULL, NULL),
+	    IST_ERR_INVAL);
+	peer_done(&p);
+}
+
 /* ---- destination specifics ---- */
 
 static void
@@ -1001,6 +1048,39 @@ test_destination_fixes_format_and_resets_on_mix(void **state)
 	assert_int_equal(d.nev, 2);
 	assert_output(&d, want, sizeof(want));
 	peer_done(&d);
+}
+
+/*
+ * Bug (fuzz_session): a CONNECTION_START in a V1 or V2 session fitted the
+ * format check (no connectionId) and was offered to the application as
+ * connection 0. CONNECTION_* messages are V3 only: mixing resets.
+ */
+static void
+test_bug_connection_start_in_v2_session_gave_connection_0(void **state)
+{
+	static const uint8_t want[] = {
+		0, 9, 0x08, 3, 0x10, 1, 0x2a, 3, 'S', 'S', 'H',
+	};
+	int types[] = { IST_MSG_CONNECTION_START, IST_MSG_CONNECTION_RESET };
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct peer d;
+		struct ist_msg m = { .type = IST_MSG_STREAM_START,
+		    .stream_id = 1, .service_id = "SSH" };
+
+		peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+		feed_msg_ok(&d, &m);	/* V2 from now on */
+		m.type = types[i];
+		feed_msg_ok(&d, &m);
+		assert_int_equal(d.nev, 2);
+		assert_int_equal(d.ev[0].kind, EV_START);
+		assert_int_equal(d.ev[0].conn, 1);
+		assert_int_equal(d.ev[1].kind, EV_END);
+		assert_int_equal(d.ev[1].why, IST_END_FORMAT);
+		assert_output(&d, want, sizeof(want));
+		peer_done(&d);
+	}
 }
 
 static void
@@ -1069,6 +1149,122 @@ test_destination_refusals(void **state)
 	peer_done(&d);
 }
 
+static void
+test_connection_start_stale_duplicate_and_limit(void **state)
+{
+	static const uint8_t want[] = {
+		/* connection 3 is over max_connections (2): refused */
+		0, 11, 0x08, 7, 0x10, 1, 0x2a, 3, 'S', 'S', 'H', 0x38, 3,
+	};
+	struct ist_session_options o = { .role = IST_ROLE_DESTINATION,
+	    .max_connections = 2 };
+	struct ist_msg m = { .type = IST_MSG_STREAM_START, .stream_id = 1,
+	    .service_id = "SSH", .connection_id = 1 };
+	struct peer d;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(ist_session_new(&d.s, &o, &cbs, &d), 0);
+	feed_msg_ok(&d, &m);
+	m.type = IST_MSG_CONNECTION_START;
+	m.connection_id = 2;
+	feed_msg_ok(&d, &m);
+	/* A duplicate start of a live connection is dropped. */
+	feed_msg_ok(&d, &m);
+	/* So is one for a stream that is not the active one. */
+	m.stream_id = 7;
+	m.connection_id = 5;
+	feed_msg_ok(&d, &m);
+	assert_int_equal(d.nev, 2);
+	assert_int_equal(ist_session_output_pending(d.s), 0);
+	/* The third live connection is one too many. */
+	m.stream_id = 1;
+	m.connection_id = 3;
+	feed_msg_ok(&d, &m);
+	assert_int_equal(d.nev, 2);
+	assert_false(ist_session_connection_live(d.s, "SSH", 3));
+	assert_output(&d, want, sizeof(want));
+	ist_session_free(d.s);
+}
+
+static void
+test_source_connection_limit(void **state)
+{
+	struct ist_session_options o = { .role = IST_ROLE_SOURCE,
+	    .format = IST_FORMAT_V3, .max_connections = 2 };
+	struct ist_session *s = NULL;
+	struct ist_err e = { 0 };
+	uint32_t c;
+
+	(void)state;
+	assert_int_equal(ist_session_new(&s, &o, NULL, NULL), 0);
+	assert_int_equal(ist_session_start_stream(s, "SSH", &c, &e), 0);
+	assert_int_equal(ist_session_start_connection(s, "SSH", &c, &e), 0);
+	assert_int_equal(ist_session_start_connection(s, "SSH", &c, &e),
+	    IST_ERR_TOOBIG);
+	assert_non_null(strstr(e.msg, "2 connections"));
+	/* V2 and V3 need a service id; a bad one is refused. */
+	assert_int_equal(ist_session_start_stream(s, NULL, &c, &e),
+	    IST_ERR_INVAL);
+	assert_int_equal(ist_session_start_stream(s, "a b", &c, &e),
+	    IST_ERR_INVAL);
+	ist_session_free(s);
+}
+
+static void
+test_stream_start_with_bad_service_id_is_proto_error(void **state)
+{
+	char longid[IST_MAX_SERVICE_ID + 2];
+	struct ist_msg m = { .type = IST_MSG_STREAM_START, .stream_id = 1,
+	    .service_id = "S S" };
+	struct peer d;
+	struct ist_err e = { 0 };
+
+	(void)state;
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	assert_int_equal(feed_msg(&d, &m, &e), IST_ERR_PROTO);
+	assert_non_null(strstr(e.msg, "service id"));
+	peer_done(&d);
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	m.service_id = longid;
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	assert_int_equal(feed_msg(&d, &m, &e), IST_ERR_PROTO);
+	peer_done(&d);
+	/* Exactly 128 characters is fine. */
+	longid[IST_MAX_SERVICE_ID] = '\0';
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	feed_msg_ok(&d, &m);
+	assert_true(ist_session_connection_live(d.s, longid, 1));
+	peer_done(&d);
+}
+
+static void
+recv_from_callback(struct peer *p, const char *svc, uint32_t conn)
+{
+	struct ist_err e = { 0 };
+
+	(void)svc;
+	(void)conn;
+	assert_int_equal(ist_session_recv(p->s, worked, sizeof(worked), &e),
+	    IST_ERR_STATE);
+}
+
+static void
+test_recv_from_a_callback_is_refused(void **state)
+{
+	static const uint8_t reset[] = { 0, 2, 0x08, 4 };
+	struct peer p;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	start(&p, "SSH", 1);
+	p.on_end = recv_from_callback;
+	feed_ok(&p, reset, sizeof(reset));
+	assert_int_equal(p.nev, 1);
+	peer_done(&p);
+}
+
 /* ---- output bound and DATA chunking ---- */
 
 static void
@@ -1123,6 +1319,7 @@ test_send_data_cuts_at_64512(void **state)
 	struct ist_err e = { 0 };
 	size_t sizes[8], ns = 0, n, off = 0, used, acc;
 	struct ist_msg m;
+	const uint8_t *o;
 	int r;
 
 	(void)state;
@@ -1132,6 +1329,10 @@ test_send_data_cuts_at_64512(void **state)
 	assert_int_equal(ist_session_send_data(p.s, "SSH", 1, big,
 	    sizeof(big), &acc, &e), 0);
 	assert_int_equal(acc, sizeof(big));
+	/* One peek is at most one WebSocket message. */
+	assert_true(ist_session_output_pending(p.s) > IST_MAX_WS_MESSAGE);
+	assert_int_equal(ist_session_peek_output(p.s, &o),
+	    IST_MAX_WS_MESSAGE);
 	n = take_output(&p, all, sizeof(all));
 	assert_int_equal(ist_frame_decoder_new(&d), 0);
 	while (off < n) {
@@ -1190,6 +1391,45 @@ mib_transfer(enum ist_format f)
 	assert_int_equal(src.rx_len[1], total);
 	assert_memory_equal(src.rx[1], data, total);
 	assert_true(src.sent[IST_MSG_DATA] >= (int)(total / IST_MAX_PAYLOAD));
+	free(data);
+	peer_done(&src);
+	peer_done(&dst);
+}
+
+/* The output buffer compacts when drained in part: bytes stay intact. */
+static void
+test_partial_drain_keeps_bytes_in_order(void **state)
+{
+	const size_t total = 600000;
+	uint8_t *data = malloc(total);
+	struct peer src, dst;
+	struct ist_err e = { 0 };
+	size_t sent = 0, acc;
+	const uint8_t *p;
+	size_t n;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (uint8_t)(i % 251);
+	peer_init(&src, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 2 * IST_MAX_FRAME);
+	peer_init(&dst, IST_ROLE_DESTINATION, 0, 0, 0);
+	start(&src, "SSH", 1);
+	while (sent < total) {
+		assert_int_equal(ist_session_send_data(src.s, "SSH", 1,
+		    data + sent, total - sent, &acc, &e), 0);
+		sent += acc;
+		/* Move 5000 bytes only: the rest waits, shifted later. */
+		n = ist_session_peek_output(src.s, &p);
+		if (n > 5000)
+			n = 5000;
+		check_sent(&src, p, n);
+		feed_ok(&dst, p, n);
+		ist_session_consume_output(src.s, n);
+	}
+	pump(&src, &dst, 9000);
+	assert_int_equal(dst.rx_len[1], total);
+	assert_memory_equal(dst.rx[1], data, total);
 	free(data);
 	peer_done(&src);
 	peer_done(&dst);
@@ -1288,6 +1528,52 @@ restart_ssh(struct peer *p, const char *svc, uint32_t conn)
 	}
 }
 
+static void
+start_other_service(struct peer *p, const char *svc, uint32_t conn)
+{
+	struct ist_err e = { 0 };
+
+	(void)svc;
+	(void)conn;
+	p->on_end = NULL;
+	/* Slots: "", SSH, HTTP, DNS in use; a fifth service needs one. */
+	(void)ist_session_start_stream(p->s, "RDP", NULL, &e);
+}
+
+/*
+ * Bug: a callback run while SESSION_RESET reported ended connections
+ * could start a stream for another service in the slot of a connection
+ * not yet reported, which was then reported under the new name.
+ */
+static void
+test_bug_pending_end_keeps_its_service_name(void **state)
+{
+	static const uint8_t reset[] = { 0, 2, 0x08, 4 };
+	struct peer p;
+	struct ist_err e = { 0 };
+	uint32_t c;
+
+	(void)state;
+	peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, 0, 0);
+	start(&p, "SSH", 1);
+	start(&p, "HTTP", 1);
+	start(&p, "DNS", 1);
+	start(&p, "TCP", 1);
+	/* SSH's stream is reported last: its connection is the newest. */
+	assert_int_equal(ist_session_end_connection(p.s, "SSH", 1, &e), 0);
+	assert_int_equal(ist_session_start_connection(p.s, "HTTP", &c, &e),
+	    0);
+	assert_int_equal(ist_session_start_connection(p.s, "SSH", &c, &e),
+	    0);
+	p.on_end = start_other_service;
+	feed_ok(&p, reset, sizeof(reset));
+	assert_int_equal(p.nev, 5);
+	assert_string_equal(p.ev[0].svc, "HTTP");
+	assert_string_equal(p.ev[4].svc, "SSH");
+	assert_int_equal(p.ev[4].conn, 2);
+	peer_done(&p);
+}
+
 /*
  * Bug: end_matching() marked connections with a flag that a nested call
  * (from a callback) cleared, so some connections of the outer reset were
@@ -1383,6 +1669,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source_waits_for_service_ids),
+		cmocka_unit_test(test_v1_source_leaves_service_out),
 		cmocka_unit_test(test_stream_ids_never_repeat),
 		cmocka_unit_test(test_session_new_refuses_bad_options),
 		cmocka_unit_test(test_source_bytes_each_format),
@@ -1402,17 +1689,28 @@ main(void)
 		cmocka_unit_test(test_bad_frames_are_fatal_with_their_code),
 		cmocka_unit_test(test_stream_id_zero_or_negative),
 		cmocka_unit_test(test_invalid_service_ids_refused),
+		cmocka_unit_test(test_empty_service_ids_entries_skipped),
 		cmocka_unit_test(
 		    test_destination_fixes_format_and_resets_on_mix),
+		cmocka_unit_test(
+		    test_bug_connection_start_in_v2_session_gave_connection_0),
 		cmocka_unit_test(test_destination_stream_start_replaces),
 		cmocka_unit_test(test_destination_refusals),
 		cmocka_unit_test(test_output_bounded_and_resets_never_lost),
 		cmocka_unit_test(test_send_data_cuts_at_64512),
+		cmocka_unit_test(test_partial_drain_keeps_bytes_in_order),
 		cmocka_unit_test(test_one_mib_transfer_integrity),
+		cmocka_unit_test(
+		    test_connection_start_stale_duplicate_and_limit),
+		cmocka_unit_test(test_source_connection_limit),
+		cmocka_unit_test(
+		    test_stream_start_with_bad_service_id_is_proto_error),
+		cmocka_unit_test(test_recv_from_a_callback_is_refused),
 		cmocka_unit_test(
 		    test_flood_of_refused_starts_is_fatal_not_lost),
 		cmocka_unit_test(test_recv_split_at_every_offset),
 		cmocka_unit_test(test_bug_nested_end_skips_marked),
+		cmocka_unit_test(test_bug_pending_end_keeps_its_service_name),
 		cmocka_unit_test(test_session_new_fails_cleanly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
