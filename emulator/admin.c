@@ -1,0 +1,309 @@
+/*
+ * admin.c: fault injection, POST /admin/<what> with a JSON body, on the
+ * main port, only with --admin and only from a loopback address.
+ * README.md "iot-tunnel-emulator" lists the endpoints.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emu.h"
+
+static char *
+ok(int *status)
+{
+	*status = 200;
+	return strdup("{\"ok\":true}");
+}
+
+static char *
+bad(int *status, const char *msg)
+{
+	*status = 400;
+	return emu_api_error("ValidationException", "%s", msg);
+}
+
+static int
+get_int(const cJSON *in, const char *name, int def, int lo, int hi,
+    int *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(in, name);
+
+	if (!j) {
+		*out = def;
+		return 0;
+	}
+	if (!cJSON_IsNumber(j) || j->valuedouble < lo || j->valuedouble > hi)
+		return -1;
+	*out = (int)j->valuedouble;
+	return 0;
+}
+
+static struct emu_tunnel *
+get_tunnel(struct emu *emu, const cJSON *in, int *status, char **err)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(in, "tunnelId");
+	struct emu_tunnel *t;
+
+	if (!cJSON_IsString(id)) {
+		*err = bad(status, "tunnelId missing");
+		return NULL;
+	}
+	t = emu_tunnel_find(emu, id->valuestring);
+	if (!t) {
+		*status = 404;
+		*err = emu_api_error("ResourceNotFoundException",
+		    "Tunnel %s not found", id->valuestring);
+	}
+	return t;
+}
+
+static int
+get_side(const cJSON *in, enum emu_side *side)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(in, "side");
+
+	if (!cJSON_IsString(s))
+		return -1;
+	if (!strcmp(s->valuestring, "source"))
+		*side = EMU_SOURCE;
+	else if (!strcmp(s->valuestring, "destination"))
+		*side = EMU_DEST;
+	else
+		return -1;
+	return 0;
+}
+
+/* The bytes of one injected message; returns its length or -1. */
+static int
+build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
+{
+	struct ist_msg m;
+	int n, i, total = 0;
+	static uint8_t payload[IST_MAX_PAYLOAD];
+
+	*text = false;
+	memset(&m, 0, sizeof(m));
+	if (!strcmp(what, "text")) {
+		static const char s[] = "text frame injected by the emulator";
+
+		*text = true;
+		memcpy(buf, s, sizeof(s) - 1);
+		return (int)sizeof(s) - 1;
+	}
+	if (!strcmp(what, "malformed")) {
+		/* Length 3, then bytes that are no protobuf Message. */
+		static const uint8_t b[] = { 0x00, 0x03, 0xff, 0xff, 0xff };
+
+		memcpy(buf, b, sizeof(b));
+		return (int)sizeof(b);
+	}
+	if (!strcmp(what, "unknown") || !strcmp(what, "unknown-ignorable")) {
+		m.type = 42;
+		m.stream_id = 1;
+		m.ignorable = !strcmp(what, "unknown-ignorable");
+		return ist_frame_encode(&m, buf, cap);
+	}
+	if (!strcmp(what, "oversized")) {
+		/*
+		 * A DATA Message with a payload one byte over the limit. The
+		 * encoder refuses that, so encode IST_MAX_PAYLOAD bytes and
+		 * grow it by one: the payload length varint keeps its size
+		 * (64512 and 64513 both take 3 bytes) and is the last field
+		 * before the payload, which ends the Message.
+		 */
+		m.type = IST_MSG_DATA;
+		m.stream_id = 1;
+		m.payload = payload;
+		m.payload_len = IST_MAX_PAYLOAD;
+		memset(payload, 'o', sizeof(payload));
+		n = ist_frame_encode(&m, buf, cap);
+		if (n < 0 || (size_t)n + 1 > cap)
+			return -1;
+		/* [len 2][08 01][10 01][22][varint 3][payload] */
+		if (buf[6] != 0x22)
+			return -1;
+		buf[7] = (uint8_t)(buf[7] + 1); /* 0x80 -> 0x81: +1 */
+		buf[n] = 'o';
+		n++;
+		buf[0] = (uint8_t)((n - 2) >> 8);
+		buf[1] = (uint8_t)((n - 2) & 0xff);
+		return n;
+	}
+	if (!strcmp(what, "huge")) {
+		/* One WebSocket message over IST_MAX_WS_MESSAGE bytes. */
+		m.type = IST_MSG_DATA;
+		m.stream_id = 1;
+		m.payload = payload;
+		m.payload_len = 60000;
+		memset(payload, 'h', sizeof(payload));
+		for (i = 0; i < 3; i++) {
+			n = ist_frame_encode(&m, buf + total,
+			    cap - (size_t)total);
+			if (n < 0)
+				return -1;
+			total += n;
+		}
+		return total;
+	}
+	return -1;
+}
+
+static char *
+do_send(struct emu *emu, const cJSON *in, int *status)
+{
+	const cJSON *what = cJSON_GetObjectItemCaseSensitive(in, "what");
+	struct emu_tunnel *t;
+	enum emu_side side;
+	uint8_t *buf;
+	char *err = NULL;
+	bool text;
+	int n;
+
+	if (!(t = get_tunnel(emu, in, status, &err)))
+		return err;
+	if (get_side(in, &side) != 0)
+		return bad(status, "side must be source or destination");
+	if (!cJSON_IsString(what))
+		return bad(status, "what: text, malformed, oversized, huge, "
+		    "unknown or unknown-ignorable");
+	buf = malloc(4 * IST_MAX_FRAME);
+	if (!buf)
+		return NULL;
+	n = build_injection(what->valuestring, buf, 4 * IST_MAX_FRAME,
+	    &text);
+	if (n < 0) {
+		free(buf);
+		return bad(status, "what: text, malformed, oversized, huge, "
+		    "unknown or unknown-ignorable");
+	}
+	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
+	    emu_side_name(side), what->valuestring);
+	n = emu_relay_inject(t, side, buf, (size_t)n, text);
+	free(buf);
+	if (n != 0)
+		return NULL;
+	return ok(status);
+}
+
+void
+emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
+    size_t len, int *status, char **out)
+{
+	const char *what = path + strlen("/admin/");
+	struct emu_faults *f = &emu->faults;
+	struct emu_tunnel *t;
+	enum emu_side side;
+	cJSON *in;
+	char *err = NULL;
+	int v, v2;
+
+	*status = 400;
+	*out = NULL;
+	in = len ? cJSON_ParseWithLength((const char *)body, len) :
+	    cJSON_CreateObject();
+	if (!in || !cJSON_IsObject(in)) {
+		*out = bad(status, "the body must be a JSON object");
+		goto out;
+	}
+	if (!strcmp(what, "fail")) {
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(in,
+		    "type");
+		const char *ty = cJSON_IsString(type) ? type->valuestring :
+		    "InternalFailure";
+		int def = strcmp(ty, "ThrottlingException") ? 500 : 400;
+
+		if (get_int(in, "count", 1, 0, 1000000, &v) ||
+		    get_int(in, "status", def, 400, 599, &v2) ||
+		    strlen(ty) >= sizeof(f->fail_type)) {
+			*out = bad(status, "fail: {count, status, type}");
+			goto out;
+		}
+		f->fail_count = v;
+		f->fail_status = v2;
+		snprintf(f->fail_type, sizeof(f->fail_type), "%s", ty);
+		ist_info("fault: the next %d API calls fail with %d %s", v, v2,
+		    ty);
+		*out = ok(status);
+	} else if (!strcmp(what, "delay")) {
+		if (get_int(in, "ms", 0, 0, 600000, &v) ||
+		    get_int(in, "count", 1, -1, 1000000, &v2)) {
+			*out = bad(status, "delay: {ms, count (-1: all)}");
+			goto out;
+		}
+		f->delay_ms = v;
+		f->delay_count = v ? v2 : 0;
+		ist_info("fault: delaying %d API answers by %d ms", v2, v);
+		*out = ok(status);
+	} else if (!strcmp(what, "reset")) {
+		memset(f, 0, sizeof(*f));
+		*out = ok(status);
+	} else if (!strcmp(what, "drop")) {
+		const cJSON *ab = cJSON_GetObjectItemCaseSensitive(in,
+		    "abrupt");
+
+		if (!(t = get_tunnel(emu, in, status, &err))) {
+			*out = err;
+			goto out;
+		}
+		if (get_side(in, &side) != 0) {
+			*out = bad(status, "side: source or destination");
+			goto out;
+		}
+		if (!t->side[side].conn) {
+			*status = 409;
+			*out = emu_api_error("ConflictException", "no %s "
+			    "connected", emu_side_name(side));
+			goto out;
+		}
+		emu_relay_drop(t, side, cJSON_IsTrue(ab),
+		    LWS_CLOSE_STATUS_GOINGAWAY, "dropped by fault injection");
+		*out = ok(status);
+	} else if (!strcmp(what, "stall")) {
+		if (!(t = get_tunnel(emu, in, status, &err))) {
+			*out = err;
+			goto out;
+		}
+		if (get_int(in, "ms", 0, 0, 600000, &v)) {
+			*out = bad(status, "stall: {tunnelId, ms}");
+			goto out;
+		}
+		t->stall_until = lws_now_usecs() + (int64_t)v * 1000;
+		ist_info("fault: tunnel %s: relaying stalled for %d ms",
+		    t->id, v);
+		emu_relay_kick(t);
+		*out = ok(status);
+	} else if (!strcmp(what, "bandwidth")) {
+		if (!(t = get_tunnel(emu, in, status, &err))) {
+			*out = err;
+			goto out;
+		}
+		if (get_int(in, "bytesPerSecond", 0, 0, 2000000000, &v)) {
+			*out = bad(status, "bandwidth: {tunnelId, "
+			    "bytesPerSecond (0: no cap)}");
+			goto out;
+		}
+		t->bw_bps = (uint64_t)v;
+		t->bw_budget = 0;
+		t->bw_at = lws_now_usecs();
+		ist_info("fault: tunnel %s: bandwidth capped at %d B/s",
+		    t->id, v);
+		emu_relay_kick(t);
+		*out = ok(status);
+	} else if (!strcmp(what, "send")) {
+		*out = do_send(emu, in, status);
+	} else if (!strcmp(what, "expire")) {
+		if (!(t = get_tunnel(emu, in, status, &err))) {
+			*out = err;
+			goto out;
+		}
+		emu_tunnel_expire(t);
+		*out = ok(status);
+	} else {
+		*status = 404;
+		*out = emu_api_error("NotFound", "admin endpoints: fail, "
+		    "delay, reset, drop, stall, bandwidth, send, expire");
+	}
+out:
+	cJSON_Delete(in);
+}
