@@ -24,19 +24,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "ist/api.h"
 #include "ist/hooks.h"
 #include "hooks_int.h"
-
-#if defined(__has_include)
-#if __has_include("ist/api.h")
-#include "ist/api.h"
-#define HAVE_IST_API_H 1
-#endif
-#endif
-#ifndef HAVE_IST_API_H
-/* Declared in include/ist/api.h on branch aws; until that is merged. */
-int ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e);
-#endif
 
 #define ETC_DIR "/etc/iot-ssh-proxy"
 #define HOOKS_NAME "iot-ssh-proxy/hooks.lua"

@@ -499,10 +499,14 @@ test_open_returns_new_table(void **state)
 	svc = cJSON_GetObjectItemCaseSensitive(dc, "services");
 	assert_int_equal(cJSON_GetArraySize(svc), 2);
 	assert_null(cJSON_GetObjectItemCaseSensitive(f->req, "description"));
-	s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(f->req,
-	    "tags"));
-	assert_string_equal(s, "[]");	/* an empty list, not {} */
+	/* AWS wants 1..200 tags or none: an empty list is left out */
+	assert_null(cJSON_GetObjectItemCaseSensitive(f->req, "tags"));
+	assert_int_equal(cJSON_GetArraySize(f->req), 1);
+	s = cJSON_PrintUnformatted(svc);
+	assert_string_equal(s, "[\"SSH\",\"VNC\"]");
 	free(s);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(dc,
+	    "thingName")->valuestring, "other");
 }
 
 static void
@@ -535,6 +539,27 @@ test_open_refused_request(void **state)
 	assert_string_equal(before, after);
 	free(after);
 	free(before);
+
+	/* the field is named as in the JSON request */
+	load_ok(f,
+	    "function on_open_tunnel(r, t)\n"
+	    "  r.tags = { { key = 'ok', value = 'v' },\n"
+	    "    { key = 'no!', value = 'v' } }\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "tags[1].key");
+	load_ok(f,
+	    "function on_open_tunnel(r, t)\n"
+	    "  r.description = ('d'):rep(2049)\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "description");
+	load_ok(f, "function on_open_tunnel(r, t) r.extra = 1 end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "extra");
 }
 
 static void
@@ -544,7 +569,7 @@ test_open_unconvertible(void **state)
 	static const char *const cases[][2] = {
 		{ "r.description = print", "request.description: a function" },
 		{ "r.tags = { { key = 'k', value = {} , x = io.stderr } }",
-		    "request.tags[1].x: a userdata" },
+		    "request.tags[0].x: a userdata" },
 		{ "r.x = { 1, 2, y = 3 }", "request.x: a table mixes" },
 		{ "r.x = { [1] = 1, [3] = 3 }", "request.x: a list with holes" },
 		{ "r.x = r", "nested deeper" },
@@ -1028,7 +1053,9 @@ test_library_helpers(void **state)
 	    "assert(#isp.hostname() > 0 and #isp.username() > 0)\n"
 	    "isp.log('info', 'hello from lua')\n"
 	    "isp.log('debug3', 'not shown')\n"
-	    "assert(not pcall(isp.log, 'loud', 'x'))\n");
+	    "assert(not pcall(isp.log, 'loud', 'x'))\n"
+	    "local a = isp.array()\n"
+	    "assert(next(a) == nil and getmetatable(a) ~= nil)\n");
 	assert_contains(logbuf, "hooks: hello from lua\n");
 	assert_null(strstr(logbuf, "not shown"));
 }

@@ -1,0 +1,401 @@
+/*
+ * awsini.c: the AWS shared config and credentials files, read the way
+ * botocore reads them (configparser, strict): a malformed line, a
+ * duplicate section or key is an error naming the file and the line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aws_int.h"
+
+#define INI_MAX_SIZE (1024 * 1024)
+
+static char *
+trimmed(const char *s, size_t n)
+{
+	while (n > 0 && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return strndup(s, n);
+}
+
+void
+ini_free(struct ini *ini)
+{
+	if (!ini)
+		return;
+	for (size_t i = 0; i < ini->nsec; i++) {
+		struct ini_section *s = &ini->sec[i];
+
+		for (size_t j = 0; j < s->nkv; j++) {
+			free(s->kv[j].key);
+			aws_free_secret(s->kv[j].value);
+		}
+		free(s->kv);
+		free(s->name);
+	}
+	free(ini->sec);
+	free(ini->path);
+	free(ini);
+}
+
+const struct ini_section *
+ini_section(const struct ini *ini, const char *name)
+{
+	if (!ini)
+		return NULL;
+	for (size_t i = 0; i < ini->nsec; i++)
+		if (strcmp(ini->sec[i].name, name) == 0)
+			return &ini->sec[i];
+	return NULL;
+}
+
+const char *
+ini_get(const struct ini_section *s, const char *key)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			return s->kv[i].value;
+	return NULL;
+}
+
+static int
+add_section(struct ini *ini, char *name, int line, struct ist_err *e)
+{
+	struct ini_section *n;
+	const struct ini_section *dup = ini_section(ini, name);
+
+	if (dup) {
+		ist_err_set(e, IST_ERR_CONFIG, "%s:%d: section [%s] repeats "
+		    "the one at line %d: merge them", ini->path, line, name,
+		    dup->line);
+		free(name);
+		return IST_ERR_CONFIG;
+	}
+	n = realloc(ini->sec, (ini->nsec + 1) * sizeof(*n));
+	if (!n) {
+		free(name);
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	}
+	ini->sec = n;
+	memset(&n[ini->nsec], 0, sizeof(n[0]));
+	n[ini->nsec].name = name;
+	n[ini->nsec].line = line;
+	ini->nsec++;
+	return 0;
+}
+
+static int
+add_kv(struct ini *ini, char *key, char *value, int line, struct ist_err *e)
+{
+	struct ini_section *s = &ini->sec[ini->nsec - 1];
+	struct ini_kv *n;
+
+	for (size_t i = 0; i < s->nkv; i++) {
+		if (strcmp(s->kv[i].key, key) == 0) {
+			ist_err_set(e, IST_ERR_CONFIG, "%s:%d: key '%s' repeats "
+			    "line %d in section [%s]", ini->path, line, key,
+			    s->kv[i].line, s->name);
+			free(key);
+			aws_free_secret(value);
+			return IST_ERR_CONFIG;
+		}
+	}
+	n = realloc(s->kv, (s->nkv + 1) * sizeof(*n));
+	if (!n) {
+		free(key);
+		aws_free_secret(value);
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	}
+	s->kv = n;
+	n[s->nkv].key = key;
+	n[s->nkv].value = value;
+	n[s->nkv].line = line;
+	s->nkv++;
+	return 0;
+}
+
+/* Appends an indented continuation line to the last value. */
+static int
+continue_value(struct ini *ini, const char *text, size_t n, int line,
+    struct ist_err *e)
+{
+	struct ini_section *s;
+	struct ini_kv *kv;
+	struct dstr d;
+	char *t;
+
+	if (ini->nsec == 0 || ini->sec[ini->nsec - 1].nkv == 0)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: indented line "
+		    "with no setting above it: remove the indentation",
+		    ini->path, line);
+	s = &ini->sec[ini->nsec - 1];
+	kv = &s->kv[s->nkv - 1];
+	t = trimmed(text, n);
+	dstr_init(&d, INI_MAX_SIZE);
+	dstr_add(&d, kv->value);
+	if (*kv->value)
+		dstr_addc(&d, '\n');
+	if (t)
+		dstr_add(&d, t);
+	aws_free_secret(t);
+	t = dstr_take(&d);
+	if (!t)
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	aws_free_secret(kv->value);
+	kv->value = t;
+	return 0;
+}
+
+static int
+parse_line(struct ini *ini, const char *p, size_t n, int line,
+    struct ist_err *e)
+{
+	const char *sep;
+	char *key, *value;
+	size_t i = 0;
+
+	while (i < n && isspace((unsigned char)p[i]))
+		i++;
+	if (i == n || p[i] == '#' || p[i] == ';')
+		return 0;
+	if (i > 0)
+		return continue_value(ini, p, n, line, e);
+	if (p[0] == '[') {
+		const char *close = memchr(p, ']', n);
+		char *name;
+
+		if (!close)
+			return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: section "
+			    "header without ']'", ini->path, line);
+		name = trimmed(p + 1, (size_t)(close - p - 1));
+		if (!name)
+			return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		return add_section(ini, name, line, e);
+	}
+	if (ini->nsec == 0)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: setting before "
+		    "any [section] header", ini->path, line);
+	sep = NULL;
+	for (size_t j = 0; j < n && !sep; j++)
+		if (p[j] == '=' || p[j] == ':')
+			sep = p + j;
+	if (!sep || sep == p)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: expected "
+		    "'key = value'", ini->path, line);
+	key = trimmed(p, (size_t)(sep - p));
+	value = trimmed(sep + 1, n - (size_t)(sep - p) - 1);
+	if (!key || !value) {
+		free(key);
+		aws_free_secret(value);
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	}
+	for (char *k = key; *k; k++)
+		*k = (char)tolower((unsigned char)*k);
+	return add_kv(ini, key, value, line, e);
+}
+
+int
+ini_parse(const char *path, const char *text, size_t len, struct ini **out,
+    struct ist_err *e)
+{
+	struct ini *ini;
+	size_t pos = 0;
+	int line = 0, r = 0;
+
+	*out = NULL;
+	ini = calloc(1, sizeof(*ini));
+	if (!ini || !(ini->path = strdup(path))) {
+		free(ini);
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	}
+	while (pos < len && r == 0) {
+		const char *p = text + pos;
+		const char *nl = memchr(p, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - p) : len - pos;
+
+		line++;
+		pos += n + (nl ? 1 : 0);
+		if (memchr(p, '\0', n)) {
+			r = ist_err_set(e, IST_ERR_CONFIG, "%s:%d: NUL byte: "
+			    "this is not a text file", path, line);
+			break;
+		}
+		r = parse_line(ini, p, n, line, e);
+	}
+	if (r < 0) {
+		ini_free(ini);
+		return r;
+	}
+	*out = ini;
+	return 0;
+}
+
+int
+ini_load(const char *path, struct ini **out, struct ist_err *e)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd, r;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return ist_err_set(e, IST_ERR_CONFIG, "%s: %s", path,
+		    strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "%s: not a regular file",
+		    path);
+		goto out;
+	}
+	if (st.st_size > INI_MAX_SIZE) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "%s: over %d bytes: not an "
+		    "AWS config file?", path, INI_MAX_SIZE);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	r = ini_parse(path, buf, got, out, e);
+out:
+	if (buf) {
+		explicit_bzero(buf, got);
+		free(buf);
+	}
+	close(fd);
+	return r;
+}
+
+static char *
+home_path(const char *rel)
+{
+	const char *home = getenv("HOME");
+	struct dstr d;
+
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+
+		home = pw ? pw->pw_dir : "/";
+	}
+	dstr_init(&d, 8192);
+	dstr_add(&d, home);
+	dstr_add(&d, rel);
+	return dstr_take(&d);
+}
+
+/* A path from the environment, "~/" expanded as the SDKs do. */
+static char *
+file_path(const char *env, const char *deflt)
+{
+	const char *v = aws_getenv(env);
+
+	if (!v)
+		return home_path(deflt);
+	if (v[0] == '~' && v[1] == '/')
+		return home_path(v + 1);
+	return strdup(v);
+}
+
+int
+aws_profile_load(struct aws_profile *p, const char *opt, struct ist_err *e)
+{
+	const char *name = opt;
+	char *sec = NULL;
+	struct dstr d;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (name && *name) {
+		p->explicit_opt = true;
+	} else {
+		name = aws_getenv("AWS_PROFILE");
+		p->explicit_env = name != NULL;
+		if (!name)
+			name = "default";
+	}
+	p->name = strdup(name);
+	p->cred_path = file_path("AWS_SHARED_CREDENTIALS_FILE",
+	    "/.aws/credentials");
+	p->config_path = file_path("AWS_CONFIG_FILE", "/.aws/config");
+	if (!p->name || !p->cred_path || !p->config_path) {
+		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = ini_load(p->cred_path, &p->cred, e)) < 0 ||
+	    (r = ini_load(p->config_path, &p->config, e)) < 0)
+		goto out;
+	p->cred_sec = ini_section(p->cred, p->name);
+	/* In config, "[profile x]"; the default may also be "[default]". */
+	dstr_init(&d, 8192);
+	dstr_addf(&d, "profile %s", p->name);
+	sec = dstr_take(&d);
+	if (!sec) {
+		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	p->config_sec = ini_section(p->config, sec);
+	if (!p->config_sec && strcmp(p->name, "default") == 0)
+		p->config_sec = ini_section(p->config, "default");
+	if ((p->explicit_opt || p->explicit_env) && !p->cred_sec &&
+	    !p->config_sec) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "AWS profile '%s' (from %s) "
+		    "is in neither %s ([%s]) nor %s ([profile %s])", p->name,
+		    p->explicit_opt ? "the profile option" : "AWS_PROFILE",
+		    p->cred_path, p->name, p->config_path, p->name);
+		goto out;
+	}
+	r = 0;
+out:
+	free(sec);
+	if (r < 0)
+		aws_profile_free(p);
+	return r;
+}
+
+const char *
+aws_profile_get(const struct aws_profile *p, const char *key)
+{
+	const char *v = ini_get(p->cred_sec, key);
+
+	return v ? v : ini_get(p->config_sec, key);
+}
+
+void
+aws_profile_free(struct aws_profile *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->cred_path);
+	free(p->config_path);
+	ini_free(p->cred);
+	ini_free(p->config);
+	memset(p, 0, sizeof(*p));
+}
