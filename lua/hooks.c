@@ -230,7 +230,8 @@ name_chars_ok(const char *s, const char *extra)
 }
 
 /*
- * Reads target[field] back into dst. required: nil is refused. chars:
+ * Reads target[field] back into dst, which holds the value the hook was
+ * given. required: nil is refused, unless it was empty already. chars:
  * the allowed punctuation besides letters and digits, or NULL for any
  * printable text.
  */
@@ -243,7 +244,8 @@ get_field(lua_State *L, struct call *c, int tidx, const char *field,
 	bool ok = true;
 
 	lua_getfield(L, tidx, field);
-	if (lua_isnil(L, -1) && !required) {
+	/* nil: unset, which a required field may stay but not become */
+	if (lua_isnil(L, -1) && (!required || dst[0] == '\0')) {
 		dst[0] = '\0';
 		lua_pop(L, 1);
 		return true;

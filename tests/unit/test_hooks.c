@@ -270,6 +270,32 @@ test_resolve_edits(void **state)
 }
 
 static void
+test_resolve_unset_fields(void **state)
+{
+	struct fx *f = *state;
+
+	/* a field the program left empty may stay so (nil in Lua) */
+	f->t.region[0] = '\0';
+	f->t.user = NULL;
+	load_ok(f,
+	    "function on_resolve(t)\n"
+	    "  assert(t.region == nil and t.user == nil)\n"
+	    "  t.profile = 'p'\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e), 0);
+	assert_string_equal(f->t.region, "");
+	assert_string_equal(f->t.profile, "p");
+	load_ok(f, "function on_resolve(t) t.region = 'eu-west-1' end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e), 0);
+	assert_string_equal(f->t.region, "eu-west-1");
+	/* but once set, a required one cannot be unset */
+	load_ok(f, "function on_resolve(t) t.region = nil end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e),
+	    IST_ERR_HOOK);
+	assert_contains(f->e.msg, "target.region must be a string, not a nil");
+}
+
+static void
 test_resolve_readonly(void **state)
 {
 	struct fx *f = *state;
@@ -1170,6 +1196,7 @@ main(void)
 		T(test_explicit_missing),
 		T(test_no_hook_functions),
 		T(test_resolve_edits),
+		T(test_resolve_unset_fields),
 		T(test_resolve_readonly),
 		T(test_resolve_bad_values),
 		T(test_deny_false_reason),
