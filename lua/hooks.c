@@ -490,9 +490,10 @@ run_hook(struct ist_hooks *h, struct call *c, struct ist_err *e)
 		    "reached its limit of %zu bytes", h->path, name, c->line,
 		    h->mem_limit);
 	else if (c->converting && msg)
-		r = ist_err_set(e, IST_ERR_HOOK,
-		    "%s:%d: %s returned a request that cannot be sent: %s",
-		    h->path, c->line, name, msg);
+		r = ist_err_set(e, IST_ERR_HOOK, "%s:%d: %s %s: %s", h->path,
+		    c->line, name, c->kind == K_RESOLVE ?
+		    "left a target that cannot be read" :
+		    "returned a request that cannot be sent", msg);
 	else if (msg)
 		r = ist_err_set(e, IST_ERR_HOOK, "%s%s%s %s: %s", name,
 		    where ? " in " : "", where ? where : "",
