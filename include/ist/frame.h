@@ -54,19 +54,42 @@ size_t ist_frame_size(const struct ist_msg *m);
 /*
  * Encodes m with its length prefix into out. Returns the bytes written, or
  * IST_ERR_TOOBIG if m is over the limits or does not fit in cap.
+ * Any type is encoded, even 0 (tests and fault injection need that);
+ * has_unknown_fields is ignored; service_id NULL or "" is left out; an
+ * available[] entry that is NULL is IST_ERR_INVAL.
  */
 int ist_frame_encode(const struct ist_msg *m, uint8_t *out, size_t cap);
 
+/*
+ * Optional allocator (nghttp2_mem style), so that tests can fail the Nth
+ * allocation. NULL everywhere means malloc/free. Only the *_new functions
+ * allocate; the data path never does.
+ */
+struct ist_mem {
+	void *(*malloc)(size_t size, void *ud);
+	void (*free)(void *p, void *ud);
+	void *ud;
+};
+
+/* A decoded Message has at most this many fields (the largest real one
+ * has 10); more is refused as IST_ERR_DECODE. It bounds decoder memory. */
+#define IST_FRAME_MAX_FIELDS 256u
+
 struct ist_frame_decoder;
 
+/* IST_ERR_NOMEM when an allocation fails (nothing is leaked). */
 int ist_frame_decoder_new(struct ist_frame_decoder **out);
+int ist_frame_decoder_new2(struct ist_frame_decoder **out,
+    const struct ist_mem *mem);
 void ist_frame_decoder_free(struct ist_frame_decoder *d);
 
 /*
  * Feeds bytes; they may split or join frames anyhow.
  * Returns 1 and fills *msg when a whole message was decoded, 0 when all
  * input was taken without completing one, or a negative code
- * (IST_ERR_TOOBIG, IST_ERR_DECODE, IST_ERR_PROTO for type 0) with e set.
+ * (IST_ERR_TOOBIG for a payload over IST_MAX_PAYLOAD, IST_ERR_DECODE for
+ * bytes that do not parse, a string field holding a NUL byte or more than
+ * IST_FRAME_MAX_FIELDS fields, IST_ERR_PROTO for type 0) with e set.
  * *consumed says how much of in was taken: call again with the rest.
  * After an error the decoder is unusable (the stream is lost).
  */

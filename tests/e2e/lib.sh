@@ -1,0 +1,243 @@
+# lib.sh: the shared end-to-end test harness (bash). Source it first:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   make_ca; start_emulator; aws_emu iotsecuretunneling list-tunnels
+#
+# It makes a temp dir $T (removed on exit unless IST_KEEP=1), kills
+# every process started through it (by PID) on exit, and offers:
+#   fail MSG / assert_eq GOT WANT [WHAT] / assert_contains HAY NEEDLE [WHAT]
+#   assert_not_contains HAY NEEDLE [WHAT]
+#   free_port                 a free TCP port on 127.0.0.1
+#   make_ca                   throwaway CA: IST_CA, IST_CERT, IST_KEY
+#   start_mosquitto           MQTT_HOST, MQTT_PORT, MQTT_PID
+#   start_emulator [ARGS]     EMU_URL, EMU_PORT, EMU_PID, EMU_LOG and
+#                             AWS_* variables for the clients
+#   aws_emu ARGS              /usr/bin/aws against the emulator
+#   emu_admin PATH [JSON]     POST /admin/PATH (start with --admin)
+#   json_get FILE PATH        a value from JSON (a.b.0.c), "" if absent
+#   bg CMD...                 run in background, registered for cleanup
+#   wait_for FILE TEXT [SECS] until FILE contains TEXT
+# Secrets (AWS keys, tunnel tokens) stay in files and the environment,
+# never on a command line.
+
+set -euo pipefail
+
+IST_SRC=${IST_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+IST_BIN=${IST_BIN:-$IST_SRC/build/bin}
+IST_TESTDATA=${IST_TESTDATA:-$IST_SRC/tests/data}
+IST_PY=/usr/bin/python3
+IST_AWS=/usr/bin/aws
+export IST_SRC IST_BIN IST_TESTDATA
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ist-e2e.XXXXXX")
+export T
+_ist_pids=()
+
+_ist_cleanup() {
+	local rc=$? p
+	for p in "${_ist_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${_ist_pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "$rc" -ne 0 ]; then
+		for p in "$T"/*.log; do
+			[ -f "$p" ] || continue
+			echo "---- $(basename "$p") (last 40 lines)" >&2
+			tail -n 40 "$p" >&2
+		done
+	fi
+	if [ "${IST_KEEP:-0}" = 1 ]; then
+		echo "kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap _ist_cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+assert_eq() {
+	[ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
+}
+
+assert_contains() {
+	case "$1" in
+	*"$2"*) ;;
+	*) fail "${3:-output}: '$2' not found in: $(printf %s "$1" | head -c 2000)" ;;
+	esac
+}
+
+assert_not_contains() {
+	case "$1" in
+	*"$2"*) fail "${3:-output}: must not contain '$(printf %s "$2" | head -c 40)...'" ;;
+	*) ;;
+	esac
+}
+
+free_port() {
+	"$IST_PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# bg CMD...: starts CMD in the background and registers it for cleanup.
+# The PID is in $BG_PID.
+bg() {
+	"$@" &
+	BG_PID=$!
+	_ist_pids+=("$BG_PID")
+}
+
+# wait_for FILE TEXT [SECS]: polls until FILE contains TEXT.
+wait_for() {
+	local file=$1 text=$2 secs=${3:-10} i=0
+	while [ "$i" -lt $((secs * 10)) ]; do
+		if [ -f "$file" ] && grep -qF -- "$text" "$file"; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	fail "timed out after ${secs}s waiting for '$text' in $file"
+}
+
+make_ca() {
+	"$IST_SRC/scripts/make-test-ca.sh" "$T/ca" >/dev/null
+	IST_CA=$T/ca/ca.pem
+	IST_CA_DIR=$T/ca/ca.d
+	IST_CERT=$T/ca/server.pem
+	IST_KEY=$T/ca/server.key
+	export IST_CA IST_CA_DIR IST_CERT IST_KEY
+}
+
+start_mosquitto() {
+	MQTT_HOST=127.0.0.1
+	MQTT_PORT=$(free_port)
+	cat > "$T/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+CONF
+	bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" 2> "$T/mosquitto.log"
+	MQTT_PID=$BG_PID
+	export MQTT_HOST MQTT_PORT MQTT_PID
+	local i=0
+	while ! "$IST_PY" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+	    "$MQTT_PORT" 2>/dev/null; do
+		kill -0 "$MQTT_PID" 2>/dev/null || fail "mosquitto died"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "mosquitto did not start"
+		sleep 0.1
+	done
+}
+
+# Random credentials for this test run, in a file the emulator reads and
+# in the environment for the AWS CLI and SDKs (no ~/.aws, no profile).
+_ist_make_creds() {
+	[ -n "${EMU_AKID:-}" ] && return 0
+	EMU_AKID=AKIA$("$IST_PY" -c 'import secrets, string
+print("".join(secrets.choice(string.ascii_uppercase + "234567")
+    for _ in range(16)))')
+	(umask 077
+	 "$IST_PY" -c 'import secrets; print(secrets.token_urlsafe(30))' \
+	    > "$T/secret")
+	(umask 077; printf '%s:%s\n' "$EMU_AKID" "$(cat "$T/secret")" \
+	    > "$T/emu-credentials")
+	export EMU_AKID
+	export AWS_ACCESS_KEY_ID=$EMU_AKID
+	AWS_SECRET_ACCESS_KEY=$(cat "$T/secret")
+	export AWS_SECRET_ACCESS_KEY
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE || true
+	export AWS_CONFIG_FILE=$T/aws-config
+	export AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
+	: > "$AWS_CONFIG_FILE"
+	: > "$AWS_SHARED_CREDENTIALS_FILE"
+	export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
+	export AWS_MAX_ATTEMPTS=${AWS_MAX_ATTEMPTS:-3}
+}
+
+# start_emulator [ARGS]: TLS emulator on a free port with this run's
+# credentials; waits for its "listening" line. Log: $T/emulator.log.
+start_emulator() {
+	[ -n "${IST_CA:-}" ] || make_ca
+	_ist_make_creds
+	EMU_LOG=$T/emulator.log
+	: > "$T/emulator.out"
+	bg "$IST_BIN/iot-tunnel-emulator" --listen 127.0.0.1:0 \
+		--tls-cert "$IST_CERT" --tls-key "$IST_KEY" \
+		--credentials-file "$T/emu-credentials" "$@" \
+		> "$T/emulator.out" 2> "$EMU_LOG"
+	EMU_PID=$BG_PID
+	local i=0
+	while ! grep -q '^listening ' "$T/emulator.out"; do
+		kill -0 "$EMU_PID" 2>/dev/null ||
+			fail "emulator exited: $(cat "$EMU_LOG")"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "emulator did not start"
+		sleep 0.1
+	done
+	EMU_URL=$(sed -n 's/^listening //p' "$T/emulator.out" | head -n 1)
+	EMU_PORT=${EMU_URL##*:}
+	export EMU_URL EMU_PORT EMU_PID EMU_LOG
+}
+
+aws_emu() {
+	"$IST_AWS" --endpoint-url "$EMU_URL" --ca-bundle "$IST_CA" \
+		--region us-east-1 --output json "$@"
+}
+
+# emu_admin PATH [JSON]: prints the answer; fails the test on non-2xx.
+emu_admin() {
+	local body=${2:-'{}'}
+	"$IST_PY" - "$EMU_URL/admin/$1" "$body" "$IST_CA" <<'PY'
+import ssl, sys, urllib.request, urllib.error
+url, body, ca = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=ca)
+req = urllib.request.Request(url, data=body.encode(), method="POST",
+    headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print("admin %s: %d %s" % (url, e.code, e.read().decode()),
+        file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# json_get FILE PATH: "tunnel.status", "tunnelSummaries.0.tunnelId".
+json_get() {
+	"$IST_PY" - "$1" "$2" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    if isinstance(v, list):
+        v = v[int(k)] if int(k) < len(v) else None
+    elif isinstance(v, dict):
+        v = v.get(k)
+    if v is None:
+        break
+if v is None:
+    print("")
+elif isinstance(v, bool):
+    print("true" if v else "false")
+elif isinstance(v, (dict, list)):
+    print(json.dumps(v, sort_keys=True))
+else:
+    print(v)
+PY
+}
