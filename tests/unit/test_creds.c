@@ -145,6 +145,33 @@ test_malformed_files(void **state)
 	assert_non_null(strstr(e.msg, "credentials"));
 }
 
+/* Files others can write are refused: they can hold a command we run. */
+static void
+test_unsafe_files(void **state)
+{
+	struct ist_creds c;
+	struct ist_err e;
+
+	(void)state;
+	tu_write(".aws/config", "[default]\ncredential_process = /bin/true\n",
+	    0664);
+	assert_int_equal(ist_creds_resolve(NULL, &c, &e), IST_ERR_UNSAFE);
+	assert_non_null(strstr(e.msg, "/.aws/config"));
+	assert_null(c.access_key_id);
+	tu_write(".aws/config", "", 0600);
+	tu_write(".aws/credentials", "[default]\naws_access_key_id = A\n"
+	    "aws_secret_access_key = S\n", 0606);
+	assert_int_equal(ist_creds_resolve(NULL, &c, &e), IST_ERR_UNSAFE);
+	assert_non_null(strstr(e.msg, "/.aws/credentials"));
+	assert_int_equal(chmod(tu_home, 0777), 0);
+	tu_write(".aws/credentials", "[default]\naws_access_key_id = A\n"
+	    "aws_secret_access_key = S\n", 0600);
+	assert_int_equal(ist_creds_resolve(NULL, &c, &e), IST_ERR_UNSAFE);
+	assert_int_equal(chmod(tu_home, 0700), 0);
+	assert_int_equal(ist_creds_resolve(NULL, &c, &e), 0);
+	ist_creds_clear(&c);
+}
+
 static void
 write_process(const char *script, const char *profile_extra)
 {
@@ -408,6 +435,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_files, tu_setup,
 		    tu_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_files, tu_setup,
+		    tu_teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_files, tu_setup,
 		    tu_teardown),
 		cmocka_unit_test_setup_teardown(test_credential_process,
 		    tu_setup, tu_teardown),
