@@ -329,6 +329,45 @@ test_network_error(void **state)
 	ist_aws_free(a);
 }
 
+/* HTTPS_PROXY is used (fakeaws.py plays the proxy too), NO_PROXY too. */
+static void
+test_proxy(void **state)
+{
+	const char *noargs[] = { NULL };
+	struct ist_aws_opts o = { .region = "us-east-1",
+		.api_endpoint = "http://api.example.invalid:8123" };
+	struct ist_aws *a = NULL, *direct = start(noargs);
+	struct ist_err e;
+	char proxy[128], *log;
+	cJSON *list;
+
+	(void)state;
+	ist_aws_free(direct);
+	tu_snprintf(proxy, sizeof(proxy), "http://user:pw@127.0.0.1:%d",
+	    srv.port);
+	setenv("HTTPS_PROXY", proxy, 1);
+	assert_int_equal(ist_aws_new(&a, &o, &e), 0);
+	if (ist_api_list_tunnels(a, NULL, 0, NULL, &list, &e) != 0)
+		fail_msg("%s", e.msg);
+	cJSON_Delete(list);
+	ist_aws_free(a);
+	log = tu_server_log(&srv);
+	/* A proxy request: absolute URL, credentials for the proxy. */
+	assert_non_null(strstr(log, "\"path\": "
+	    "\"http://api.example.invalid:8123/\""));
+	assert_non_null(strstr(log, "\"proxy-authorization\": \"Basic "
+	    "dXNlcjpwdw==\""));
+	assert_non_null(strstr(log, "\"verify\": null"));
+	free(log);
+	/* NO_PROXY: direct, so the made-up name does not resolve. */
+	setenv("NO_PROXY", ".example.invalid", 1);
+	assert_int_equal(ist_aws_new(&a, &o, &e), 0);
+	assert_int_equal(ist_api_list_tunnels(a, NULL, 0, NULL, &list, &e),
+	    IST_ERR_NET);
+	ist_aws_free(a);
+	assert_int_equal(posts(), 1);
+}
+
 /* Every operation at debug3: no secret in logs or error messages. */
 static void
 test_no_secret_in_logs(void **state)
@@ -389,6 +428,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors_and_hints,
 		    tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_network_error, tu_setup,
+		    tu_teardown),
+		cmocka_unit_test_setup_teardown(test_proxy, tu_setup,
 		    tu_teardown),
 		cmocka_unit_test_setup_teardown(test_no_secret_in_logs,
 		    tu_setup, tu_teardown),

@@ -298,6 +298,51 @@ test_creds_lazy_and_cached(void **state)
 	ist_aws_free(a);
 }
 
+/* Credentials that expire within 5 minutes are fetched again. */
+static void
+test_creds_refresh_before_expiry(void **state)
+{
+	struct ist_aws_opts o = { .region = "us-east-1" };
+	const struct ist_creds *c;
+	struct ist_aws *a;
+	struct ist_err e;
+	char cfg[512], runs[300];
+	FILE *fp;
+	int n = 0;
+
+	(void)state;
+	tu_write("proc.sh", "#!/bin/sh\necho x >> \"$HOME/runs\"\n"
+	    "exp=$(date -u -d \"+$1 seconds\" +%Y-%m-%dT%H:%M:%SZ)\n"
+	    "echo \"{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"A\\\", "
+	    "\\\"SecretAccessKey\\\": \\\"S\\\", \\\"Expiration\\\": "
+	    "\\\"$exp\\\"}\"\n", 0700);
+	tu_snprintf(cfg, sizeof(cfg), "[default]\ncredential_process = "
+	    "%s/proc.sh 120\n[profile long]\ncredential_process = "
+	    "%s/proc.sh 3600\n", tu_home, tu_home);
+	tu_write(".aws/config", cfg, 0600);
+	tu_snprintf(runs, sizeof(runs), "%s/runs", tu_home);
+
+	a = new_ok(&o);
+	assert_int_equal(ist_aws_creds(a, &c, &e), 0);
+	assert_true(c->expiration > time(NULL));
+	assert_int_equal(ist_aws_creds(a, &c, &e), 0);
+	ist_aws_free(a);
+	o.profile = "long";
+	a = new_ok(&o);
+	assert_int_equal(ist_aws_creds(a, &c, &e), 0);
+	assert_int_equal(ist_aws_creds(a, &c, &e), 0);
+	ist_aws_free(a);
+	/* 2 runs for the short-lived ones, 1 for the long-lived ones. */
+	fp = fopen(runs, "r");
+	assert_non_null(fp);
+	while (fgetc(fp) == 'x') {
+		n++;
+		(void)fgetc(fp);
+	}
+	fclose(fp);
+	assert_int_equal(n, 3);
+}
+
 int
 main(void)
 {
@@ -312,6 +357,8 @@ main(void)
 		    tu_teardown),
 		cmocka_unit_test_setup_teardown(test_proxy, tu_setup,
 		    tu_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_creds_refresh_before_expiry, tu_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_creds_lazy_and_cached,
 		    tu_setup, tu_teardown),
 	};

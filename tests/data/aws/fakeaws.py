@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -124,8 +125,10 @@ def main():
                     "x-amz-security-token" not in signed:
                 return "session token not signed"
             hdrs = {h: self.headers.get(h) for h in signed}
+            # Through a proxy the request line holds the absolute URL.
+            path = urlsplit(self.path).path or "/"
             req = AWSRequest(method="POST", url="http://%s%s" % (
-                self.headers["Host"], self.path), data=body, headers=hdrs)
+                self.headers["Host"], path), data=body, headers=hdrs)
             req.context["timestamp"] = self.headers["X-Amz-Date"]
             signer = SigV4Auth(Credentials(akid, args.secret,
                                self.headers.get("X-Amz-Security-Token")),
