@@ -128,6 +128,7 @@ struct emu {
 	struct emu_cred *creds;
 	size_t n_creds;
 	int max_open;
+	int minute_secs; /* a lifetime minute lasts this long (60) */
 	bool admin;
 	bool plain;
 	struct emu_tunnel *tunnels;

@@ -134,6 +134,7 @@ usage(FILE *fp)
 	    "  --mqtt HOST:PORT        publish destination tokens there\n"
 	    "  --admin                 enable fault injection (POST /admin/*"
 	    " from loopback)\n"
+	    "  --seconds-per-minute N  (tests) a lifetime minute lasts N s\n"
 	    "  -v                      more logging (repeatable)\n"
 	    "  -V, --version           print the version\n");
 }
@@ -258,6 +259,7 @@ main(int argc, char **argv)
 		{ "max-open-tunnels", required_argument, NULL, 'm' },
 		{ "mqtt", required_argument, NULL, 'M' },
 		{ "admin", no_argument, NULL, 'A' },
+		{ "seconds-per-minute", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -280,6 +282,7 @@ main(int argc, char **argv)
 	emu.region = "us-east-1";
 	emu.account = "123456789012";
 	emu.next_seq = 1;
+	emu.minute_secs = 60;
 	ist_log_set_hook(ist_log_sink_hook, &sink);
 	ist_log_set_level(IST_LOG_INFO);
 
@@ -310,6 +313,13 @@ main(int argc, char **argv)
 			break;
 		case 'M': mqtt = optarg; break;
 		case 'A': emu.admin = true; break;
+		case 'S':
+			if (parse_int(optarg, 1, 60, &v) != 0) {
+				ist_error("--seconds-per-minute: want 1..60");
+				goto out;
+			}
+			emu.minute_secs = (int)v;
+			break;
 		case 'v': verbose++; break;
 		case 'V': printf(EMU_PROG " %s\n", IST_VERSION); return 0;
 		case 'h': usage(stdout); return 0;

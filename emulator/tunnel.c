@@ -112,7 +112,8 @@ void
 emu_tunnel_arm(struct emu_tunnel *t)
 {
 	lws_sul_schedule(t->emu->ctx, 0, &t->expiry_sul, on_expiry,
-	    (lws_usec_t)t->timeout_min * 60 * LWS_US_PER_SEC);
+	    (lws_usec_t)t->timeout_min * t->emu->minute_secs *
+	    LWS_US_PER_SEC);
 }
 
 struct emu_tunnel *

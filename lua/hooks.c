@@ -24,19 +24,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "ist/api.h"
 #include "ist/hooks.h"
 #include "hooks_int.h"
-
-#if defined(__has_include)
-#if __has_include("ist/api.h")
-#include "ist/api.h"
-#define HAVE_IST_API_H 1
-#endif
-#endif
-#ifndef HAVE_IST_API_H
-/* Declared in include/ist/api.h on branch aws; until that is merged. */
-int ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e);
-#endif
 
 #define ETC_DIR "/etc/iot-ssh-proxy"
 #define HOOKS_NAME "iot-ssh-proxy/hooks.lua"
@@ -240,7 +230,8 @@ name_chars_ok(const char *s, const char *extra)
 }
 
 /*
- * Reads target[field] back into dst. required: nil is refused. chars:
+ * Reads target[field] back into dst, which holds the value the hook was
+ * given. required: nil is refused, unless it was empty already. chars:
  * the allowed punctuation besides letters and digits, or NULL for any
  * printable text.
  */
@@ -253,7 +244,8 @@ get_field(lua_State *L, struct call *c, int tidx, const char *field,
 	bool ok = true;
 
 	lua_getfield(L, tidx, field);
-	if (lua_isnil(L, -1) && !required) {
+	/* nil: unset, which a required field may stay but not become */
+	if (lua_isnil(L, -1) && (!required || dst[0] == '\0')) {
 		dst[0] = '\0';
 		lua_pop(L, 1);
 		return true;
@@ -498,9 +490,10 @@ run_hook(struct ist_hooks *h, struct call *c, struct ist_err *e)
 		    "reached its limit of %zu bytes", h->path, name, c->line,
 		    h->mem_limit);
 	else if (c->converting && msg)
-		r = ist_err_set(e, IST_ERR_HOOK,
-		    "%s:%d: %s returned a request that cannot be sent: %s",
-		    h->path, c->line, name, msg);
+		r = ist_err_set(e, IST_ERR_HOOK, "%s:%d: %s %s: %s", h->path,
+		    c->line, name, c->kind == K_RESOLVE ?
+		    "left a target that cannot be read" :
+		    "returned a request that cannot be sent", msg);
 	else if (msg)
 		r = ist_err_set(e, IST_ERR_HOOK, "%s%s%s %s: %s", name,
 		    where ? " in " : "", where ? where : "",

@@ -4,8 +4,10 @@
  * JSON objects become tables with string keys, lists become sequences
  * marked with HOOKS_ARRAY_MT. Back: a table whose keys are exactly 1..n
  * is a list; an empty table is a list when marked or when it is "tags" or
- * "services" (the request's lists), an object otherwise. Only raw access
- * is used, so no metamethod runs during a conversion.
+ * "services" (the request's lists), an object otherwise; an empty "tags"
+ * is left out (AWS wants 1..200 tags or none). Fields are named as in
+ * the JSON, lists counted from 0, like the API check does. Only raw
+ * access is used, so no metamethod runs during a conversion.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -163,6 +165,9 @@ to_json(lua_State *L, struct hooks_json *c, cJSON *parent, int idx,
 	}
 	bool array;
 
+	/* AWS refuses an empty tag list; an empty one means "no tags". */
+	if (count == 0 && depth == 1 && key && strcmp(key, "tags") == 0)
+		return NULL;
 	if (count == 0) {
 		array = is_array_key(key);
 		if (lua_getmetatable(L, idx)) {
@@ -189,7 +194,7 @@ to_json(lua_State *L, struct hooks_json *c, cJSON *parent, int idx,
 		c->root = v;
 	if (array) {
 		for (lua_Integer i = 1; i <= max; i++) {
-			size_t n = path_push(c, NULL, i);
+			size_t n = path_push(c, NULL, i - 1);
 
 			lua_rawgeti(L, idx, i);
 			to_json(L, c, v, -1, NULL, depth + 1);

@@ -288,13 +288,16 @@ l_search_lib(lua_State *L)
 		n = snprintf(path, sizeof(path), "%s/%s", dirs[i], file);
 		if (n < 0 || (size_t)n >= sizeof(path))
 			continue;
+		/* Before reading: nothing may raise while buf is held. */
+		lua_pushfstring(L, "@%s", path);
 		ist_err_clear(&e);
 		r = hooks_read_file(path, &buf, &len, &e);
-		if (r == IST_ERR_NOTFOUND)
+		if (r == IST_ERR_NOTFOUND) {
+			lua_pop(L, 1);
 			continue;
+		}
 		if (r != 0)	/* do not fall back to another copy */
 			return luaL_error(L, "%s", e.msg);
-		lua_pushfstring(L, "@%s", path);
 		r = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
 		free(buf);
 		if (r != LUA_OK)

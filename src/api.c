@@ -418,8 +418,8 @@ service_error(const char *op, const struct ist_aws *a, long status,
 	} else if (*retry) {
 		hint = "the service is busy or failing: try again later";
 	}
-	return ist_err_set(e, code, "%s failed: %s: %s%s%s", op, type, msg,
-	    hint ? " (" : "", hint ? hint : "");
+	return ist_err_set(e, code, "%s failed: %s: %s%s%s%s", op, type, msg,
+	    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 }
 
 static long
@@ -451,6 +451,22 @@ backoff(int attempt, long left_ms)
 	ts.tv_nsec = (ms % 1000) * 1000000;
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+/* The canonical request signs the session token: log it without. */
+static void
+log_canonical(const char *op, const char *creq)
+{
+	static const char tok[] = "\nx-amz-security-token:";
+	const char *p = strstr(creq, tok), *end;
+
+	if (!p) {
+		ist_debug3("%s: canonical request:\n%s", op, creq);
+		return;
+	}
+	end = strchr(p + 1, '\n');
+	ist_debug3("%s: canonical request:\n%.*s%s<redacted>%s", op,
+	    (int)(p - creq), creq, tok, end ? end : "");
 }
 
 /*
@@ -522,8 +538,8 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 		r = ist_sigv4_sign(&sreq, &sp, &sig, e);
 		if (r < 0)
 			break;
-		ist_debug3("%s: canonical request:\n%s", op,
-		    sig.canonical_request);
+		if (ist_log_get_level() >= IST_LOG_DEBUG3)
+			log_canonical(op, sig.canonical_request);
 		ist_debug3("%s: string to sign:\n%s", op, sig.string_to_sign);
 		for (int i = 0; i < 7; i++)
 			dstr_init(&h[i], 16384);

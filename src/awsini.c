@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "aws_int.h"
+#include "ist/safepath.h"
 
 #define INI_MAX_SIZE (1024 * 1024)
 
@@ -246,22 +247,34 @@ ini_parse(const char *path, const char *text, size_t len, struct ini **out,
 int
 ini_load(const char *path, struct ini **out, struct ist_err *e)
 {
-	struct stat st;
+	struct stat st, checked;
 	char *buf = NULL;
 	size_t got = 0;
 	int fd, r;
 
 	*out = NULL;
+	/*
+	 * Refuse a file others could have written: it holds keys and, in
+	 * credential_process, a command we run. The SDKs do not check this;
+	 * OpenSSH does, for the same reasons.
+	 */
+	r = ist_safepath_check(path, getuid(), &checked, e);
+	if (r == IST_ERR_NOTFOUND)
+		return 0;
+	if (r < 0)
+		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
+	if (fd < 0)
 		return ist_err_set(e, IST_ERR_CONFIG, "%s: %s", path,
 		    strerror(errno));
-	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "%s: not a regular file",
 		    path);
+		goto out;
+	}
+	if (st.st_dev != checked.st_dev || st.st_ino != checked.st_ino) {
+		r = ist_err_set(e, IST_ERR_UNSAFE, "%s changed while it was "
+		    "checked: try again", path);
 		goto out;
 	}
 	if (st.st_size > INI_MAX_SIZE) {

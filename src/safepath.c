@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,13 +33,83 @@ check_one(const char *name, const struct stat *st, uid_t uid,
 	    (unsigned int)(st->st_mode & 07777));
 }
 
+/*
+ * Checks every directory above the file named by real (an absolute path
+ * from realpath(), without "." or ".."), which it cuts down on the way.
+ */
+static int
+check_dirs(char *real, uid_t uid, struct ist_err *e)
+{
+	struct stat st;
+	char *slash;
+	int r;
+
+	for (;;) {
+		slash = strrchr(real, '/');
+		if (!slash)
+			return 0;
+		if (slash == real)
+			slash[1] = '\0';	/* keep "/" itself */
+		else
+			*slash = '\0';
+		if (stat(real, &st) != 0)
+			return ist_err_set(e, IST_ERR_IO, "cannot stat %s: %s",
+			    real, strerror(errno));
+		r = check_one(real, &st, uid, "directory", e);
+		if (r != 0)
+			return r;
+		if (strcmp(real, "/") == 0)
+			return 0;
+	}
+}
+
+/*
+ * For a link at path: *out = "<resolved folder of the link>/x", malloc'd,
+ * ready for check_dirs() to check that folder and every one above it.
+ */
+static int
+link_dir(const char *path, char **out, struct ist_err *e)
+{
+	char *dir = strdup(path), *rd = NULL, *slash;
+	const char *d = ".";
+	size_t n;
+	int r = 0;
+
+	*out = NULL;
+	if (!dir)
+		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		d = "/";
+	else if (slash) {
+		*slash = '\0';
+		d = dir;
+	}
+	rd = realpath(d, NULL);
+	if (!rd) {
+		r = ist_err_set(e, IST_ERR_IO, "cannot resolve %s: %s", d,
+		    strerror(errno));
+		goto out;
+	}
+	n = strlen(rd) + 3;
+	*out = malloc(n);
+	if (!*out) {
+		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(*out, n, "%s/x", rd);
+out:
+	free(dir);
+	free(rd);
+	return r;
+}
+
 int
 ist_safepath_check(const char *path, uid_t uid, struct stat *st_out,
     struct ist_err *e)
 {
-	char *real = NULL;
-	struct stat st;
-	char *slash;
+	char *real = NULL, *link = NULL;
+	struct stat st, lst;
 	int r;
 
 	if (!path || !*path)
@@ -64,33 +135,25 @@ ist_safepath_check(const char *path, uid_t uid, struct stat *st_out,
 	r = check_one(real, &st, uid, "file", e);
 	if (r != 0)
 		goto out;
-	if (st_out)
-		*st_out = st;
-
-	/* Walk up: realpath gave an absolute path without "." or "..". */
-	for (;;) {
-		struct stat dst;
-
-		slash = strrchr(real, '/');
-		if (!slash)
-			break;
-		if (slash == real)
-			slash[1] = '\0';	/* keep "/" itself */
-		else
-			*slash = '\0';
-		if (stat(real, &dst) != 0) {
-			r = ist_err_set(e, IST_ERR_IO, "cannot stat %s: %s",
-			    real, strerror(errno));
-			goto out;
-		}
-		r = check_one(real, &dst, uid, "directory", e);
+	r = check_dirs(real, uid, e);
+	if (r != 0)
+		goto out;
+	/*
+	 * A symbolic link: whoever can write the folder holding it can
+	 * point it elsewhere, so that folder (resolved) must be safe too.
+	 */
+	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+		r = link_dir(path, &link, e);
+		if (r == 0)
+			r = check_dirs(link, uid, e);
 		if (r != 0)
 			goto out;
-		if (strcmp(real, "/") == 0)
-			break;
 	}
+	if (st_out)
+		*st_out = st;
 	r = 0;
 out:
 	free(real);
+	free(link);
 	return r;
 }

@@ -73,7 +73,9 @@ struct ist_aws;
 /*
  * Resolves region, endpoints, CA file and proxy now; credentials are
  * resolved on first use (ist_aws_creds). Returns 0, or IST_ERR_CONFIG
- * (no region, bad endpoint, bad profile file, ...) or IST_ERR_NOMEM.
+ * (no region, bad endpoint, malformed profile file: name and line, a
+ * profile named but absent, ...), IST_ERR_UNSAFE (a shared file another
+ * user could write) or IST_ERR_NOMEM.
  */
 int ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
     struct ist_err *e);
@@ -106,12 +108,17 @@ const char *ist_aws_proxy_for(const struct ist_aws *a, const char *host);
  * The credentials, resolved on the first call and again when they are
  * within 5 minutes of expiring. Returns 0 with *out valid until the next
  * call or ist_aws_free, or IST_ERR_CREDS with a message listing what was
- * tried, or IST_ERR_CONFIG for a malformed file (its name and line).
+ * tried, or IST_ERR_CONFIG for a malformed file (its name and line), or
+ * IST_ERR_UNSAFE for a file others could write.
  */
 int ist_aws_creds(struct ist_aws *a, const struct ist_creds **out,
     struct ist_err *e);
 
-/* The credential chain alone, for profile (NULL: AWS_PROFILE/default). */
+/*
+ * The credential chain alone, for profile (NULL: AWS_PROFILE/default). A
+ * profile given here skips the environment's keys, as an explicit
+ * profile does in the SDKs; AWS_PROFILE does not.
+ */
 int ist_creds_resolve(const char *profile, struct ist_creds *out,
     struct ist_err *e);
 /* Wipes and frees the strings; out may be NULL. */

@@ -48,8 +48,11 @@ struct ist_hooks;
  * What ssh asked for and where it will go. host, port and user come from
  * ssh (%h %p %r) and are read-only to hooks: on_resolve changing them is
  * an error (IST_ERR_HOOK). The arrays are the caller's, filled before
- * ist_hooks_on_resolve() and updated by it. An empty profile or
- * destination_client_type means "not set" (nil in Lua).
+ * ist_hooks_on_resolve() and updated by it. An empty field means "not
+ * set" (nil in Lua); a hook may unset profile and destination_client_type
+ * but not thing, region or service. Values are checked: thing and service
+ * [A-Za-z0-9:_-], region [A-Za-z0-9-], destination_client_type V1/V2/V3,
+ * no control characters anywhere.
  */
 struct ist_hook_target {
 	const char *host;	/* never NULL */

@@ -6,11 +6,14 @@
  *  - it is a regular file owned by uid or root, not writable by group or
  *    others;
  *  - every directory above it, up to and including "/", is owned by uid or
- *    root and is not writable by group or others.
- * One difference from OpenSSH: a directory writable by others is accepted
- * when it is owned by root and has the sticky bit (/tmp): there, others
- * can neither rename nor remove an entry that is not theirs, and the next
- * level is checked for its own owner anyway.
+ *    root and is not writable by group or others;
+ *  - when path itself is a symbolic link, so is the directory holding the
+ *    link and every one above it (whoever can write there can repoint
+ *    it). Links in the middle of path are only resolved.
+ * Differences from OpenSSH: the link rule; and a directory writable by
+ * others is accepted when it is owned by root and has the sticky bit
+ * (/tmp): there, others can neither rename nor remove an entry that is
+ * not theirs, and the next level is checked for its own owner anyway.
  */
 #ifndef IST_SAFEPATH_H
 #define IST_SAFEPATH_H

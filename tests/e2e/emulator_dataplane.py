@@ -322,6 +322,21 @@ def case_close_tunnel():
     refused(tc.connect(token=t["sourceAccessToken"]), 401)
 
 
+def case_lifetime_expiry():
+    # The emulator runs with --seconds-per-minute 1: 1 minute lasts 1 s.
+    t = API.open_tunnel(destinationConfig={"services": ["SSH"]},
+                        timeoutConfig={"maxLifetimeTimeoutMinutes": 1})
+    src = accepted(tc.connect(token=t["sourceAccessToken"]))
+    dst = accepted(tc.connect("destination",
+                              token=t["destinationAccessToken"]))
+    for ws in (src, dst):
+        code, reason = ws.expect_close(timeout=30)
+        assert code == 1000, (code, reason)
+    d = API.describe_tunnel(tunnelId=t["tunnelId"])["tunnel"]
+    assert d["status"] == "CLOSED", d["status"]
+    assert d["timeoutConfig"]["maxLifetimeTimeoutMinutes"] == 1
+
+
 def case_rotate_drops():
     t, src, dst = pair()
     r = API.rotate_tunnel_access_token(tunnelId=t["tunnelId"],
@@ -366,7 +381,7 @@ CASES = [case_refusals, case_subprotocols, case_token_spent,
          case_client_token, case_service_ids_and_states,
          case_v1_no_service_ids, case_relay_in_order, case_hold_until_peer,
          case_stream_reset, case_violations, case_close_tunnel,
-         case_rotate_drops, case_back_pressure]
+         case_lifetime_expiry, case_rotate_drops, case_back_pressure]
 
 
 def main():

@@ -5,7 +5,8 @@
 # The cases are in emulator_dataplane.py (a stdlib WebSocket client).
 . "$(dirname "$0")/lib.sh"
 
-start_emulator -vv
+# A lifetime minute lasts 1 s here (case_lifetime_expiry); others use 720.
+start_emulator -vv --seconds-per-minute 1
 "$IST_PY" "$IST_SRC/tests/e2e/emulator_dataplane.py" "$@" ||
 	fail "data plane cases"
 # No access token in the log.

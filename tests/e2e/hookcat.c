@@ -5,9 +5,12 @@
  * ssh and sshd that hooks never write into the SSH stream, even in the
  * middle of it, until the proxy program is there to do the same.
  *
- *   hookcat [--hooks FILE | --no-hooks] HOST PORT USER TCP_PORT
+ *   hookcat [--hooks FILE | --no-hooks] [--open] HOST PORT USER TCP_PORT
  *
  * stderr gets "hookcat: request: <the OpenTunnel JSON after the hooks>".
+ * --open sends that request to OpenTunnel (endpoint, region, credentials
+ * from the environment, as ist_aws_new() finds them) and reports
+ * "hookcat: opened <tunnelId>". TCP_PORT 0: no relay.
  * Exit: 0 done, 1 error, 3 unsafe hooks file, 4 denied by a hook.
  */
 #include <errno.h>
@@ -24,6 +27,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 
+#include "ist/api.h"
 #include "ist/hooks.h"
 
 static int
@@ -94,7 +98,9 @@ main(int argc, char **argv)
 	struct ist_hooks *h = NULL;
 	struct ist_err e = { 0 };
 	const char *file = NULL;
-	bool off = false, opened = false;
+	struct ist_tunnel_tokens tok = { 0 };
+	struct ist_aws *aws = NULL;
+	bool off = false, open = false, opened = false;
 	cJSON *req = NULL;
 	struct timespec t0, t1;
 	uint64_t sent = 0, recvd = 0;
@@ -106,18 +112,26 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ist_log_set_hook(ist_log_sink_hook, &sink);
 	ist_log_set_level(IST_LOG_INFO);
-	if (argc > 2 && strcmp(argv[1], "--hooks") == 0) {
-		file = argv[2];
-		argv += 2;
-		argc -= 2;
-	} else if (argc > 1 && strcmp(argv[1], "--no-hooks") == 0) {
-		off = true;
-		argv++;
-		argc--;
+	for (;;) {
+		if (argc > 2 && strcmp(argv[1], "--hooks") == 0) {
+			file = argv[2];
+			argv += 2;
+			argc -= 2;
+		} else if (argc > 1 && strcmp(argv[1], "--no-hooks") == 0) {
+			off = true;
+			argv++;
+			argc--;
+		} else if (argc > 1 && strcmp(argv[1], "--open") == 0) {
+			open = true;
+			argv++;
+			argc--;
+		} else {
+			break;
+		}
 	}
 	if (argc != 5 || to_int(argv[2], &port) || to_int(argv[4], &tcp)) {
 		fprintf(stderr, "usage: hookcat [--hooks FILE | --no-hooks] "
-		    "HOST PORT USER TCP_PORT\n");
+		    "[--open] HOST PORT USER TCP_PORT\n");
 		return 1;
 	}
 	memset(&t, 0, sizeof(t));
@@ -157,6 +171,26 @@ main(int argc, char **argv)
 	    t.destination_client_type[0] ? t.destination_client_type : "-");
 	fprintf(stderr, "hookcat: request: %s\n", json ? json : "?");
 	free(json);
+	if (open) {
+		struct ist_aws_opts o = { .region = t.region,
+		    .profile = t.profile[0] ? t.profile : NULL };
+
+		r = ist_aws_new(&aws, &o, &e);
+		if (r == 0)
+			r = ist_api_open_tunnel(aws, req, &tok, &e);
+		if (r != 0) {
+			fprintf(stderr, "hookcat: %s\n", e.msg);
+			goto out;
+		}
+		fprintf(stderr, "hookcat: opened %s\n", tok.tunnel_id);
+		ist_hooks_on_tunnel_opened(h, tok.tunnel_id, tok.tunnel_arn,
+		    ist_aws_region(aws), &t);
+		opened = true;
+	}
+	if (tcp == 0) {
+		rc = 0;
+		goto out;
+	}
 
 	fd = connect_local(tcp);
 	if (fd < 0) {
@@ -212,6 +246,8 @@ main(int argc, char **argv)
 out:
 	if (fd >= 0)
 		close(fd);
+	ist_tunnel_tokens_clear(&tok);
+	ist_aws_free(aws);
 	cJSON_Delete(req);
 	ist_hooks_close(h);
 	return rc;

@@ -13,6 +13,10 @@
 #   start_emulator [ARGS]     EMU_URL, EMU_PORT, EMU_PID, EMU_LOG and
 #                             AWS_* variables for the clients
 #   aws_emu ARGS              /usr/bin/aws against the emulator
+#   emu_open_tunnel FILE [ARGS]  open-tunnel, answer in FILE (tokens stay
+#                             there), TUNNEL_ID set
+#   start_sshd                a real sshd on a free port: SSHD_PORT,
+#                             SSH_CONFIG (ssh -F "$SSH_CONFIG" sshd-test)
 #   emu_admin PATH [JSON]     POST /admin/PATH (start with --admin)
 #   json_get FILE PATH        a value from JSON (a.b.0.c), "" if absent
 #   bg CMD...                 run in background, registered for cleanup
@@ -147,7 +151,7 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
 # Random credentials for this test run, in a file the emulator reads and
 # in the environment for the AWS CLI and SDKs (no ~/.aws, no profile).
 _ist_make_creds() {
-	[ -n "${EMU_AKID:-}" ] && return 0
+	[ -f "$T/emu-credentials" ] && return 0
 	EMU_AKID=AKIA$("$IST_PY" -c 'import secrets, string
 print("".join(secrets.choice(string.ascii_uppercase + "234567")
     for _ in range(16)))')
@@ -198,6 +202,66 @@ start_emulator() {
 aws_emu() {
 	"$IST_AWS" --endpoint-url "$EMU_URL" --ca-bundle "$IST_CA" \
 		--region us-east-1 --output json "$@"
+}
+
+# emu_open_tunnel FILE [open-tunnel ARGS]: the answer (with the tokens)
+# goes to FILE, never to a command line; sets TUNNEL_ID.
+emu_open_tunnel() {
+	local out=$1
+	shift
+	aws_emu iotsecuretunneling open-tunnel "$@" > "$out" ||
+		fail "open-tunnel $*"
+	TUNNEL_ID=$(json_get "$out" tunnelId)
+	export TUNNEL_ID
+}
+
+# start_sshd: sshd on 127.0.0.1:$SSHD_PORT with throwaway keys, as root
+# (TESTING-NOTES.md). $SSH_CONFIG has a Host "sshd-test" for it; add a
+# ProxyCommand there to go through a tunnel instead. Log: $T/sshd.log.
+start_sshd() {
+	mkdir -p /run/sshd
+	SSHD_PORT=$(free_port)
+	ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/userkey"
+	cp "$T/userkey.pub" "$T/authorized_keys"
+	cat > "$T/sshd_config" <<CONF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $T/hostkey
+AuthorizedKeysFile $T/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+PermitRootLogin prohibit-password
+CONF
+	SSH_CONFIG=$T/ssh_config
+	cat > "$SSH_CONFIG" <<CONF
+Host sshd-test
+	HostName 127.0.0.1
+	Port $SSHD_PORT
+	User $(id -un)
+	IdentityFile $T/userkey
+	IdentitiesOnly yes
+	StrictHostKeyChecking no
+	UserKnownHostsFile /dev/null
+	LogLevel ERROR
+	BatchMode yes
+CONF
+	bg /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log"
+	SSHD_PID=$BG_PID
+	export SSHD_PORT SSHD_PID SSH_CONFIG
+	local i=0
+	while ! "$IST_PY" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+	    "$SSHD_PORT" 2>/dev/null; do
+		kill -0 "$SSHD_PID" 2>/dev/null ||
+			fail "sshd exited: $(cat "$T/sshd.log")"
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "sshd did not start"
+		sleep 0.1
+	done
 }
 
 # emu_admin PATH [JSON]: prints the answer; fails the test on non-2xx.

@@ -270,6 +270,32 @@ test_resolve_edits(void **state)
 }
 
 static void
+test_resolve_unset_fields(void **state)
+{
+	struct fx *f = *state;
+
+	/* a field the program left empty may stay so (nil in Lua) */
+	f->t.region[0] = '\0';
+	f->t.user = NULL;
+	load_ok(f,
+	    "function on_resolve(t)\n"
+	    "  assert(t.region == nil and t.user == nil)\n"
+	    "  t.profile = 'p'\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e), 0);
+	assert_string_equal(f->t.region, "");
+	assert_string_equal(f->t.profile, "p");
+	load_ok(f, "function on_resolve(t) t.region = 'eu-west-1' end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e), 0);
+	assert_string_equal(f->t.region, "eu-west-1");
+	/* but once set, a required one cannot be unset */
+	load_ok(f, "function on_resolve(t) t.region = nil end\n");
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e),
+	    IST_ERR_HOOK);
+	assert_contains(f->e.msg, "target.region must be a string, not a nil");
+}
+
+static void
 test_resolve_readonly(void **state)
 {
 	struct fx *f = *state;
@@ -499,10 +525,14 @@ test_open_returns_new_table(void **state)
 	svc = cJSON_GetObjectItemCaseSensitive(dc, "services");
 	assert_int_equal(cJSON_GetArraySize(svc), 2);
 	assert_null(cJSON_GetObjectItemCaseSensitive(f->req, "description"));
-	s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(f->req,
-	    "tags"));
-	assert_string_equal(s, "[]");	/* an empty list, not {} */
+	/* AWS wants 1..200 tags or none: an empty list is left out */
+	assert_null(cJSON_GetObjectItemCaseSensitive(f->req, "tags"));
+	assert_int_equal(cJSON_GetArraySize(f->req), 1);
+	s = cJSON_PrintUnformatted(svc);
+	assert_string_equal(s, "[\"SSH\",\"VNC\"]");
 	free(s);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(dc,
+	    "thingName")->valuestring, "other");
 }
 
 static void
@@ -535,6 +565,27 @@ test_open_refused_request(void **state)
 	assert_string_equal(before, after);
 	free(after);
 	free(before);
+
+	/* the field is named as in the JSON request */
+	load_ok(f,
+	    "function on_open_tunnel(r, t)\n"
+	    "  r.tags = { { key = 'ok', value = 'v' },\n"
+	    "    { key = 'no!', value = 'v' } }\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "tags[1].key");
+	load_ok(f,
+	    "function on_open_tunnel(r, t)\n"
+	    "  r.description = ('d'):rep(2049)\n"
+	    "end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "description");
+	load_ok(f, "function on_open_tunnel(r, t) r.extra = 1 end\n");
+	assert_int_equal(ist_hooks_on_open_tunnel(f->h, &f->req, &f->t,
+	    &f->e), IST_ERR_HOOK);
+	assert_contains(f->e.msg, "extra");
 }
 
 static void
@@ -544,7 +595,7 @@ test_open_unconvertible(void **state)
 	static const char *const cases[][2] = {
 		{ "r.description = print", "request.description: a function" },
 		{ "r.tags = { { key = 'k', value = {} , x = io.stderr } }",
-		    "request.tags[1].x: a userdata" },
+		    "request.tags[0].x: a userdata" },
 		{ "r.x = { 1, 2, y = 3 }", "request.x: a table mixes" },
 		{ "r.x = { [1] = 1, [3] = 3 }", "request.x: a list with holes" },
 		{ "r.x = r", "nested deeper" },
@@ -1028,7 +1079,9 @@ test_library_helpers(void **state)
 	    "assert(#isp.hostname() > 0 and #isp.username() > 0)\n"
 	    "isp.log('info', 'hello from lua')\n"
 	    "isp.log('debug3', 'not shown')\n"
-	    "assert(not pcall(isp.log, 'loud', 'x'))\n");
+	    "assert(not pcall(isp.log, 'loud', 'x'))\n"
+	    "local a = isp.array()\n"
+	    "assert(next(a) == nil and getmetatable(a) ~= nil)\n");
 	assert_contains(logbuf, "hooks: hello from lua\n");
 	assert_null(strstr(logbuf, "not shown"));
 }
@@ -1143,6 +1196,7 @@ main(void)
 		T(test_explicit_missing),
 		T(test_no_hook_functions),
 		T(test_resolve_edits),
+		T(test_resolve_unset_fields),
 		T(test_resolve_readonly),
 		T(test_resolve_bad_values),
 		T(test_deny_false_reason),

@@ -179,6 +179,33 @@ test_symlink_to_unsafe(void **state)
 }
 
 static void
+test_symlink_in_unsafe_dir(void **state)
+{
+	struct fx *f = *state;
+	struct ist_err e = { 0 };
+	char dir[160], link[200];
+
+	/* the file is safe, but others could repoint the link */
+	snprintf(dir, sizeof(dir), "%s/open", f->dir);
+	assert_int_equal(mkdir(dir, 0777), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(link, sizeof(link), "%s/hooks.lua", dir);
+	assert_int_equal(symlink(f->file, link), 0);
+	assert_int_equal(ist_safepath_check(link, 0, NULL, &e),
+	    IST_ERR_UNSAFE);
+	assert_non_null(strstr(e.msg, dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(ist_safepath_check(link, 0, NULL, &e), 0);
+	/* a relative link name works too */
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(ist_safepath_check("hooks.lua", 0, NULL, &e), 0);
+	assert_int_equal(chmod(dir, 0757), 0);
+	assert_int_equal(ist_safepath_check("hooks.lua", 0, NULL, &e),
+	    IST_ERR_UNSAFE);
+	assert_int_equal(chdir("/"), 0);
+}
+
+static void
 test_missing_and_not_regular(void **state)
 {
 	struct fx *f = *state;
@@ -213,6 +240,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_to_unsafe, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_in_unsafe_dir,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_and_not_regular,
 		    setup, teardown),
 	};
