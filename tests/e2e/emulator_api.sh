@@ -42,6 +42,18 @@ assert_eq "$(json_get "$T/desc.json" \
 created=$(json_get "$T/desc.json" tunnel.createdAt)
 [ -n "$created" ] || fail "no createdAt"
 
+# Tags after the fact: TagResource (replace + add), UntagResource.
+aws_emu iotsecuretunneling tag-resource --resource-arn "$arn" \
+	--tags key=env,value=prod key=site,value=berlin > /dev/null ||
+	fail "tag-resource"
+aws_emu iotsecuretunneling untag-resource --resource-arn "$arn" \
+	--tag-keys owner > /dev/null || fail "untag-resource"
+aws_emu iotsecuretunneling list-tags-for-resource --resource-arn "$arn" \
+	> "$T/tags.json" || fail "list-tags-for-resource"
+assert_eq "$(json_get "$T/tags.json" tags)" \
+	'[{"key": "env", "value": "prod"}, {"key": "site", "value": "berlin"}]' \
+	"tags after tag/untag"
+
 # Two more tunnels, then ListTunnels: newest first, filter, pagination.
 aws_emu iotsecuretunneling open-tunnel \
 	--destination-config thingName=kiosk-18,services=SSH,VNC \
@@ -107,6 +119,10 @@ expect_error ValidationException "maxResults" \
 	list-tunnels --max-results 101
 expect_error ResourceNotFoundException "not found" \
 	describe-tunnel --tunnel-id 00000000-0000-4000-8000-000000000000
+expect_error ResourceNotFoundException "not found" list-tags-for-resource \
+	--resource-arn "arn:aws:iot:us-east-1:123456789012:tunnel/nope"
+expect_error ValidationException "tags.1.member.key" tag-resource \
+	--resource-arn "$arn" --tags 'key=a*b,value=x'
 expect_error ValidationException "tunnelId" describe-tunnel \
 	--tunnel-id 'bad/id'
 aws_emu iotsecuretunneling open-tunnel --description ok-4 > /dev/null ||
