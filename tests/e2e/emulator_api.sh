@@ -4,6 +4,11 @@
 # signatures (unknown key, wrong secret, expired time, wrong region).
 . "$(dirname "$0")/lib.sh"
 
+# A second key with a session token (temporary credentials).
+_ist_make_creds
+sess_token=$("$IST_PY" -c 'import secrets; print(secrets.token_urlsafe(60))')
+printf 'ASIATEMPORARYKEY0001:%s:%s\n' "temp-$(cat "$T/secret")" \
+	"$sess_token" >> "$T/emu-credentials"
 start_emulator -vvv --max-open-tunnels 4
 
 # OpenTunnel with every field.
@@ -157,6 +162,19 @@ AWS_SECRET_ACCESS_KEY=wrong-secret aws_emu iotsecuretunneling \
 assert_contains "$(cat "$T/err.txt")" "(InvalidSignatureException)"
 assert_contains "$(cat "$T/err.txt")" "signature we calculated does not match"
 
+# Temporary credentials: the session token must come with the key.
+AWS_ACCESS_KEY_ID=ASIATEMPORARYKEY0001 \
+AWS_SECRET_ACCESS_KEY="temp-$(cat "$T/secret")" \
+AWS_SESSION_TOKEN=$sess_token aws_emu iotsecuretunneling list-tunnels \
+	> /dev/null || fail "session credentials"
+rc=0
+AWS_ACCESS_KEY_ID=ASIATEMPORARYKEY0001 \
+AWS_SECRET_ACCESS_KEY="temp-$(cat "$T/secret")" \
+AWS_SESSION_TOKEN=wrong-token aws_emu iotsecuretunneling list-tunnels \
+	> /dev/null 2> "$T/err.txt" || rc=$?
+[ "$rc" -ne 0 ] || fail "wrong session token accepted"
+assert_contains "$(cat "$T/err.txt")" "(UnrecognizedClientException)"
+
 # Raw requests: expired, future, wrong region, unsigned, bad JSON.
 req() { "$IST_PY" "$IST_SRC/tests/e2e/emu_request.py" "$@"; }
 out=$(req ListTunnels '{}')
@@ -191,7 +209,7 @@ aws_emu iotsecuretunneling list-tunnels > /dev/null || fail "after admin"
 
 # Tokens and the secret never reach the log, even at -vvv.
 log=$(cat "$EMU_LOG")
-for s in "$src" "$dst" "$src2" "$(cat "$T/secret")"; do
+for s in "$src" "$dst" "$src2" "$(cat "$T/secret")" "$sess_token"; do
 	assert_not_contains "$log" "$s" "emulator log"
 done
 assert_contains "$log" "tunnel $id: opened"
