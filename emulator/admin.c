@@ -74,13 +74,16 @@ get_side(const cJSON *in, enum emu_side *side)
 	return 0;
 }
 
-/* The bytes of one injected message; returns its length or -1. */
+/*
+ * The bytes of one injected message into buf; returns its length or -1.
+ * payload is scratch space of IST_MAX_PAYLOAD bytes.
+ */
 static int
-build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
+build_injection(const char *what, uint8_t *buf, size_t cap, bool *text,
+    uint8_t *payload)
 {
 	struct ist_msg m;
 	int n, i, total = 0;
-	static uint8_t payload[IST_MAX_PAYLOAD];
 
 	*text = false;
 	memset(&m, 0, sizeof(m));
@@ -116,7 +119,7 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
 		m.stream_id = 1;
 		m.payload = payload;
 		m.payload_len = IST_MAX_PAYLOAD;
-		memset(payload, 'o', sizeof(payload));
+		memset(payload, 'o', IST_MAX_PAYLOAD);
 		n = ist_frame_encode(&m, buf, cap);
 		if (n < 0 || (size_t)n + 1 > cap)
 			return -1;
@@ -136,7 +139,7 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
 		m.stream_id = 1;
 		m.payload = payload;
 		m.payload_len = 60000;
-		memset(payload, 'h', sizeof(payload));
+		memset(payload, 'h', IST_MAX_PAYLOAD);
 		for (i = 0; i < 3; i++) {
 			n = ist_frame_encode(&m, buf + total,
 			    cap - (size_t)total);
@@ -155,8 +158,8 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 	const cJSON *what = cJSON_GetObjectItemCaseSensitive(in, "what");
 	struct emu_tunnel *t;
 	enum emu_side side;
-	uint8_t *buf;
-	char *err = NULL;
+	uint8_t *buf = NULL, *payload = NULL;
+	char *err = NULL, *res = NULL;
 	bool text;
 	int n;
 
@@ -168,22 +171,24 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 		return bad(status, "what: text, malformed, oversized, huge, "
 		    "unknown or unknown-ignorable");
 	buf = malloc(4 * IST_MAX_FRAME);
-	if (!buf)
-		return NULL;
+	payload = malloc(IST_MAX_PAYLOAD);
+	if (!buf || !payload)
+		goto out;
 	n = build_injection(what->valuestring, buf, 4 * IST_MAX_FRAME,
-	    &text);
+	    &text, payload);
 	if (n < 0) {
-		free(buf);
-		return bad(status, "what: text, malformed, oversized, huge, "
+		res = bad(status, "what: text, malformed, oversized, huge, "
 		    "unknown or unknown-ignorable");
+		goto out;
 	}
 	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
 	    emu_side_name(side), what->valuestring);
-	n = emu_relay_inject(t, side, buf, (size_t)n, text);
+	if (emu_relay_inject(t, side, buf, (size_t)n, text) == 0)
+		res = ok(status);
+out:
 	free(buf);
-	if (n != 0)
-		return NULL;
-	return ok(status);
+	free(payload);
+	return res;
 }
 
 void
