@@ -79,11 +79,12 @@ get_side(const cJSON *in, enum emu_side *side)
  * payload is scratch space of IST_MAX_PAYLOAD bytes.
  */
 static int
-build_injection(const char *what, uint8_t *buf, size_t cap, bool *text,
-    uint8_t *payload)
+build_injection(const struct emu_tunnel *t, const char *what, uint8_t *buf,
+    size_t cap, bool *text, uint8_t *payload)
 {
 	struct ist_msg m;
 	int n, i, total = 0;
+	size_t k;
 
 	*text = false;
 	memset(&m, 0, sizeof(m));
@@ -93,6 +94,27 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text,
 		*text = true;
 		memcpy(buf, s, sizeof(s) - 1);
 		return (int)sizeof(s) - 1;
+	}
+	if (!strcmp(what, "session-reset")) {
+		m.type = IST_MSG_SESSION_RESET;
+		return ist_frame_encode(&m, buf, cap);
+	}
+	if (!strcmp(what, "stream-reset")) {
+		/* STREAM_RESET for every active stream (none: nothing). */
+		m.type = IST_MSG_STREAM_RESET;
+		for (k = 0; k < IST_MAX_SERVICES + 1; k++) {
+			if (!t->active[k].stream_id)
+				continue;
+			m.stream_id = t->active[k].stream_id;
+			m.service_id = t->active[k].service[0] ?
+			    t->active[k].service : NULL;
+			n = ist_frame_encode(&m, buf + total,
+			    cap - (size_t)total);
+			if (n < 0)
+				return -1;
+			total += n;
+		}
+		return total;
 	}
 	if (!strcmp(what, "malformed")) {
 		/* Length 3, then bytes that are no protobuf Message. */
@@ -174,11 +196,17 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 	payload = malloc(IST_MAX_PAYLOAD);
 	if (!buf || !payload)
 		goto out;
-	n = build_injection(what->valuestring, buf, 4 * IST_MAX_FRAME,
+	n = build_injection(t, what->valuestring, buf, 4 * IST_MAX_FRAME,
 	    &text, payload);
+	if (n == 0) {
+		*status = 409;
+		res = emu_api_error("ConflictException", "no active stream");
+		goto out;
+	}
 	if (n < 0) {
 		res = bad(status, "what: text, malformed, oversized, huge, "
-		    "unknown or unknown-ignorable");
+		    "unknown, unknown-ignorable, session-reset or "
+		    "stream-reset");
 		goto out;
 	}
 	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
