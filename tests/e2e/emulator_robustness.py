@@ -77,6 +77,18 @@ def main():
             dst.sock.close()
         if i % 3 == 0:
             api.close_tunnel(tunnelId=t["tunnelId"], delete=True)
+    # Many tunnels: a full page of ListTunnels (a large answer), and the
+    # rest on the next page.
+    for i in range(110):
+        api.open_tunnel(description="bulk %d" % i)
+    r = api.list_tunnels(maxResults=100)
+    assert len(r["tunnelSummaries"]) == 100 and r.get("nextToken"), \
+        len(r["tunnelSummaries"])
+    assert r["tunnelSummaries"][0]["description"] == "bulk 109"
+    r2 = api.list_tunnels(maxResults=100, nextToken=r["nextToken"])
+    ids = {x["tunnelId"] for x in r["tunnelSummaries"]} | \
+        {x["tunnelId"] for x in r2["tunnelSummaries"]}
+    assert len(ids) == 100 + len(r2["tunnelSummaries"]) >= 110
     # Still serving: a full exchange works.
     t = api.open_tunnel(destinationConfig={"services": ["SSH"]})
     src = tc.connect(token=t["sourceAccessToken"])
