@@ -269,13 +269,14 @@ static int
 set_dest_config(struct emu_tunnel *t, const cJSON *dc)
 {
 	const cJSON *thing = cJSON_GetObjectItemCaseSensitive(dc, "thingName");
+	const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(dc, "services");
 	const cJSON *s;
 	char *nt = NULL, *ns[IST_MAX_SERVICES] = { NULL };
 	size_t n = 0, i;
 
 	if (thing && !(nt = strdup(thing->valuestring)))
 		return IST_ERR_NOMEM;
-	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(dc, "services")) {
+	cJSON_ArrayForEach(s, svcs) {
 		if (n >= IST_MAX_SERVICES || !(ns[n] = strdup(s->valuestring)))
 			goto fail;
 		n++;
@@ -406,7 +407,8 @@ op_open(struct emu *emu, const cJSON *in, int *status)
 	if (mins && (mins->valuedouble < 1 || mins->valuedouble > 720)) {
 		char val[32];
 
-		snprintf(val, sizeof(val), "%lld", (long long)mins->valuedouble);
+		snprintf(val, sizeof(val), "%lld",
+		    (long long)mins->valuedouble);
 		verr_add(&v, "timeoutConfig.maxLifetimeTimeoutMinutes", val,
 		    mins->valuedouble < 1 ? "have value greater than or equal"
 		    " to 1" : "have value less than or equal to 720");
@@ -643,7 +645,8 @@ op_list(struct emu *emu, const cJSON *in, int *status)
 	if (maxr) {
 		char val[32];
 
-		snprintf(val, sizeof(val), "%lld", (long long)maxr->valuedouble);
+		snprintf(val, sizeof(val), "%lld",
+		    (long long)maxr->valuedouble);
 		if (maxr->valuedouble < 1)
 			verr_add(&v, "maxResults", val, "have value greater "
 			    "than or equal to 1");
