@@ -148,7 +148,7 @@ check_string(struct verr *v, const char *path, const char *s, size_t min,
 	}
 }
 
-/* Checks a DestinationConfig; returns its services count or -1. */
+/* Checks a DestinationConfig, adding what is wrong to v. */
 static void
 check_dest_config(struct verr *v, const char *base, const cJSON *dc)
 {
