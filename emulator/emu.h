@@ -190,6 +190,9 @@ extern const struct lws_protocols emu_ws_protocols[3];
 /* Closes the side's WebSocket (if any) with a close frame or abruptly. */
 void emu_relay_drop(struct emu_tunnel *t, enum emu_side side, bool abrupt,
     int status, const char *why);
+/* The side's connection leaves the tunnel now, and is closed. */
+void emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
+    const char *why);
 /* Called when a tunnel goes away: detach connections from it. */
 void emu_relay_detach(struct emu_tunnel *t);
 /* Queues a raw WebSocket message for a side (fault injection). */

@@ -351,7 +351,8 @@ main(int argc, char **argv)
 		host[hl - 2] = '\0';
 	}
 	if (!emu.plain && (!cert || !key)) {
-		ist_error("TLS needs --tls-cert and --tls-key (or use --plain)");
+		ist_error("TLS needs --tls-cert and --tls-key "
+		    "(or use --plain)");
 		goto out;
 	}
 	if (!emu.n_creds)

@@ -657,17 +657,18 @@ on_established(struct emu_conn *c, struct lws *wsi)
 	return 0;
 }
 
+/*
+ * c leaves its tunnel: the side is DISCONNECTED, what waited for it is
+ * dropped (it belongs to streams that end now), its sender resumes, and
+ * the other side gets STREAM_RESET for every active stream.
+ */
 static void
-on_closed(struct emu_conn *c)
+leave_tunnel(struct emu_conn *c)
 {
 	struct emu_tunnel *t = c->t;
 	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
 	size_t i;
 
-	lws_sul_cancel(&c->flow_sul);
-	lws_sul_cancel(&c->kick_sul);
-	ist_frame_decoder_free(c->dec);
-	c->dec = NULL;
 	if (!t)
 		return;
 	c->t = NULL;
@@ -676,7 +677,6 @@ on_closed(struct emu_conn *c)
 	t->side[c->side].conn = NULL;
 	t->side[c->side].state_at = emu_now();
 	emu_tunnel_touch(t);
-	/* What was on its way to it belongs to streams that end now. */
 	emu_queue_clear(&t->side[c->side].q);
 	if (t->side[other].conn && t->side[c->side].sender_paused)
 		set_paused(t->side[other].conn, false);
@@ -692,6 +692,30 @@ on_closed(struct emu_conn *c)
 			send_stream_reset(t, other, a->stream_id, a->service);
 		a->stream_id = 0;
 	}
+}
+
+static void
+on_closed(struct emu_conn *c)
+{
+	lws_sul_cancel(&c->flow_sul);
+	lws_sul_cancel(&c->kick_sul);
+	ist_frame_decoder_free(c->dec);
+	c->dec = NULL;
+	leave_tunnel(c);
+}
+
+void
+emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
+    const char *why)
+{
+	struct emu_conn *c = t->side[side].conn;
+
+	if (!c)
+		return;
+	ist_verbose("channel %s: closing the %s (%s)", c->channel_id,
+	    emu_side_name(side), why);
+	leave_tunnel(c);
+	close_conn(c, status, why);
 }
 
 static bool

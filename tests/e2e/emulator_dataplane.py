@@ -339,17 +339,22 @@ def case_lifetime_expiry():
 
 def case_rotate_drops():
     t, src, dst = pair()
+    src.send_msgs(encode(STREAM_START, 6, service_id="SSH", connection_id=1))
+    assert dst.recv_msgs(1)[0]["type"] == STREAM_START
     r = API.rotate_tunnel_access_token(tunnelId=t["tunnelId"],
                                        clientMode="DESTINATION")
+    # The new token connects at once: the old connection is gone.
+    dst2 = accepted(tc.connect("destination",
+                               token=r["destinationAccessToken"]))
+    assert service_ids(dst2) == ["SSH"]
     code, reason = dst.expect_close()
-    assert code is not None and "rotated" in reason, (code, reason)
+    assert code == 1008 and "rotated" in reason, (code, reason)
+    m = src.recv_msgs(1)[0]
+    assert m["type"] == STREAM_RESET and m["streamId"] == 6, m
     refused(tc.connect("destination", token=t["destinationAccessToken"]),
             401)
-    dst = accepted(tc.connect("destination",
-                              token=r["destinationAccessToken"]))
-    service_ids(dst)
     src.close()
-    dst.close()
+    dst2.close()
 
 
 def case_back_pressure():
