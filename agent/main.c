@@ -302,12 +302,24 @@ static void
 mqtt_on_disconnect(struct mosquitto *m, void *ud, int rc)
 {
 	struct agent *ag = ud;
+	bool tls = ag->mqtt_cert || ag->mqtt_key || ag->mqtt_ca;
 
 	(void)m;
-	ag->mqtt_up = false;
-	if (rc)
+	if (!rc) {
+		ag->mqtt_up = false;
+		return;
+	}
+	/* Closed before CONNACK: with TLS 1.3 a refused client
+	 * certificate shows only here. */
+	if (!ag->mqtt_up)
+		ist_error("MQTT broker %s:%d closed the connection before "
+		    "accepting it%s", ag->mqtt_host, ag->mqtt_port, tls ?
+		    " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that "
+		    "the certificate is active in AWS IoT)" : "");
+	else
 		ist_error("MQTT connection to %s:%d lost", ag->mqtt_host,
 		    ag->mqtt_port);
+	ag->mqtt_up = false;
 }
 
 static void
