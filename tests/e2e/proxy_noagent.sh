@@ -1,5 +1,16 @@
 #!/bin/bash
 # Nobody joins as destination: exit 4 after --wait, tunnel closed; and
+# --log-file takes the messages; -q drops the progress line.
+rc=0
+# shellcheck disable=SC2046
+"$IST_BIN/iot-ssh-proxy" $(proxy_env) --wait 3 -q --log-file "$T/p.log" \
+	kiosk-19 < /dev/null > "$T/p.out" 2> "$T/p.err" || rc=$?
+assert_eq "$rc" 4 "proxy exit status (--log-file)"
+assert_contains "$(cat "$T/p.log")" "iot-ssh-proxy: thing kiosk-19 did not join" \
+	"log file"
+assert_eq "$(cat "$T/p.err")" "" "stderr with --log-file -q"
+assert_eq "$(wc -c < "$T/p.out")" 0 "stdout"
+
 # SIGTERM while waiting closes the tunnel as well.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ssh.sh"
@@ -16,6 +27,17 @@ assert_contains "$(last_proxy_err)" "did not join" "proxy message"
 id=$(tunnels_for kiosk-17 | head -n 1)
 [ -n "$id" ] || fail "no tunnel"
 wait_tunnel_status "$id" CLOSED
+
+# --log-file takes the messages; -q drops the progress line.
+rc=0
+# shellcheck disable=SC2046
+"$IST_BIN/iot-ssh-proxy" $(proxy_env) --wait 3 -q --log-file "$T/p.log" \
+	kiosk-19 < /dev/null > "$T/p.out" 2> "$T/p.err" || rc=$?
+assert_eq "$rc" 4 "proxy exit status (--log-file)"
+assert_contains "$(cat "$T/p.log")" "iot-ssh-proxy: thing kiosk-19 did not join" \
+	"log file"
+assert_eq "$(cat "$T/p.err")" "" "stderr with --log-file -q"
+assert_eq "$(wc -c < "$T/p.out")" 0 "stdout"
 
 # SIGTERM while waiting for the device: the tunnel is closed too.
 # shellcheck disable=SC2046
