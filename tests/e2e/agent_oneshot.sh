@@ -1,5 +1,5 @@
 #!/bin/bash
-# One-shot agent (destination token from a file, no MQTT) and the proxy
+# One-shot agent (destination token on stdin, no MQTT) and the proxy
 # joining an open tunnel with a source token from a file (--tunnel-id
 # --token-file): a tunnel opened with the AWS CLI carries ssh.
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +16,9 @@ id=$(json_get "$T/open.json" tunnelId)
  json_get "$T/open.json" destinationAccessToken > "$T/dest.tok"
  json_get "$T/open.json" sourceAccessToken > "$T/src.tok")
 
-bg "$IST_BIN/iot-tunnel-agent" --token-file "$T/dest.tok" \
+# The token on stdin (--token-file -).
+bg sh -c 'exec "$@" < "$0"' "$T/dest.tok" \
+	"$IST_BIN/iot-tunnel-agent" --token-file - \
 	--service "SSH=127.0.0.1:$SSHD_PORT" --ca-file "$IST_CA" \
 	--proxy-endpoint "127.0.0.1:$EMU_PORT" -vv 2> "$T/agent.log"
 AGENT_PID=$BG_PID
