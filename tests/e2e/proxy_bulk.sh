@@ -16,4 +16,21 @@ ssh_dev kiosk-17 "cat $T/up.bin" > "$T/down.bin"
 got=$(sha256sum < "$T/down.bin" | cut -d' ' -f1)
 assert_eq "$got" "$want" "download sha256"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status (download)"
+# A reader that stalls: ssh stops reading, the proxy's stdout backs up
+# and it must pause the WebSocket, then resume, losing nothing.
+ssh_dev kiosk-17 "cat $T/up.bin" | "$IST_PY" -c 'import sys, time
+out = open(sys.argv[1], "wb")
+time.sleep(3)
+n = 0
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b:
+        break
+    out.write(b)
+    n += len(b)
+    if n < (8 << 20):
+        time.sleep(0.002)' "$T/slow.bin"
+got=$(sha256sum < "$T/slow.bin" | cut -d' ' -f1)
+assert_eq "$got" "$want" "download sha256 (slow reader)"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (slow reader)"
 echo "ok"
