@@ -40,6 +40,7 @@
 
 #define PROG "iot-ssh-proxy"
 #define PROGRESS_AFTER_MS 2000
+#define POLL_FAST_MS 250	/* DescribeTunnel interval, first 5 s */
 #define POLL_MS 1000
 #define STOP_GRACE_US (3 * LWS_US_PER_SEC)
 
@@ -349,8 +350,11 @@ poll_cb(lws_sorted_usec_list_t *sul)
 			    "tunnel %s (up to %ld s)...\n", p->target.thing,
 			    p->tunnel_id, p->o.wait_s);
 	}
+	/* A device on MQTT usually joins within a second: look often at
+	 * first, then settle to once a second. */
 	lws_sul_schedule(p->ctx, 0, &p->sul_poll, poll_cb,
-	    (lws_usec_t)POLL_MS * LWS_US_PER_MS);
+	    (lws_usec_t)(waited < 5000 ? POLL_FAST_MS : POLL_MS) *
+	    LWS_US_PER_MS);
 }
 
 /* --- tunnel session callbacks --- */
@@ -440,6 +444,7 @@ on_open(struct ist_ws *ws, const char *channel_id, void *ud)
 	    p->tunnel_id, channel_id && *channel_id ? channel_id : "none");
 	if (p->phase == PH_CONNECTING)
 		p->phase = PH_WAIT_IDS;
+	/* Until SERVICE_IDS, poll_cb only watches the --wait deadline. */
 	lws_sul_schedule(p->ctx, 0, &p->sul_poll, poll_cb,
 	    (lws_usec_t)POLL_MS * LWS_US_PER_MS);
 }
