@@ -295,13 +295,16 @@ poll_cb(lws_sorted_usec_list_t *sul)
 
 	if (p->phase != PH_WAIT_DEST && p->phase != PH_WAIT_IDS)
 		return;
+	state[0] = '\0';
+	dest[0] = '\0';
 	waited = ms_since(&p->t_open);
 	if (p->phase == PH_WAIT_DEST && !p->no_describe) {
 		ist_err_clear(&e);
 		r = describe(p, state, sizeof(state), dest, sizeof(dest), &e);
-		if (r == IST_ERR_CREDS && !p->opened) {
-			/* --tunnel-id with a token and no AWS credentials:
-			 * nothing to poll with, so go ahead. */
+		if ((r == IST_ERR_CREDS || r == IST_ERR_AWS) && !p->opened) {
+			/* --tunnel-id with a token and no AWS credentials
+			 * (or no right to describe it): nothing to poll
+			 * with, so go ahead. */
 			ist_verbose("cannot check whether the device joined "
 			    "(%s); starting the stream", e.msg);
 			p->no_describe = true;
@@ -319,9 +322,8 @@ poll_cb(lws_sorted_usec_list_t *sul)
 			close_ws(p);
 			return;
 		} else if (!strcmp(dest, "CONNECTED")) {
-			if (p->progress_shown && !p->o.quiet)
-				fprintf(stderr, PROG ": device joined after "
-				    "%ld s\n", waited / 1000);
+			ist_verbose("thing %s joined after %ld ms",
+			    p->target.thing, waited);
 			start_stream(p);
 			return;
 		}
