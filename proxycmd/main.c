@@ -425,7 +425,14 @@ on_connection_end(struct ist_session *s, const char *svc, uint32_t id,
 	(void)id;
 	if (p->phase != PH_STREAMING)
 		return;
-	if (!stdio_pump_bytes_out(p->pump) && why != IST_END_REPLACED)
+	if (why == IST_END_SESSION_RESET)
+		set_exit(p, EXIT_DATA, "session reset", "the tunnel service "
+		    "reset the session (SESSION_RESET)");
+	else if (why == IST_END_FORMAT)
+		set_exit(p, EXIT_DATA, "format mismatch", "the device uses "
+		    "another message format (for the AWS IoT Device Client "
+		    "use --destination-client-type v1)");
+	else if (!stdio_pump_bytes_out(p->pump))
 		set_exit(p, EXIT_DATA, "refused by the device",
 		    "the device ended the connection before sending "
 		    "anything: is the service running there (sshd) and "
