@@ -449,7 +449,7 @@ on_open(struct ist_ws *ws, const char *channel_id, void *ud)
 	struct proxy *p = ud;
 
 	(void)ws;
-	ist_verbose("joined tunnel %s as source (channel-id %s)",
+	ist_debug("joined tunnel %s as source (channel-id %s)",
 	    p->tunnel_id, channel_id && *channel_id ? channel_id : "none");
 	if (p->phase == PH_CONNECTING)
 		p->phase = PH_WAIT_IDS;
@@ -897,7 +897,7 @@ get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 	snprintf(p->tunnel_id, sizeof(p->tunnel_id), "%s", tok.tunnel_id);
 	snprintf(p->tunnel_arn, sizeof(p->tunnel_arn), "%s",
 	    tok.tunnel_arn ? tok.tunnel_arn : "");
-	ist_verbose("opened tunnel %s to thing %s", p->tunnel_id,
+	ist_debug("opened tunnel %s to thing %s", p->tunnel_id,
 	    p->target.thing);
 	(void)ist_hooks_on_tunnel_opened(p->hooks, p->tunnel_id,
 	    p->tunnel_arn, ist_aws_region(p->aws), &p->target);

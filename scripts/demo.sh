@@ -20,11 +20,16 @@ export IST_SRC IST_BIN
 
 echo "demo: starting sshd, mosquitto, the emulator and the agent on 127.0.0.1" >&2
 start_tunnel_world
-echo "demo: ssh -F $T/ssh_config kiosk-17 (ProxyCommand: iot-ssh-proxy)" >&2
+write_ssh_config -v
+echo "demo: ssh -F $T/ssh_config kiosk-17 (ProxyCommand: iot-ssh-proxy -v)" >&2
 echo
 ssh_dev kiosk-17 'echo "device $(hostname) says: $(uname -srm)"; echo "its sshd saw the client at ${SSH_CLIENT%% *} (the agent)"'
 id=$(tunnels_for kiosk-17 | head -n 1)
 wait_tunnel_status "$id" CLOSED
+last_proxy_rc > /dev/null
+echo
+echo "what iot-ssh-proxy did (-v):"
+sed 's/^/  /' "$T/proxy.last.err"
 echo "tunnel $id: $(json_get "$T/describe.json" tunnel.description), now $(json_get "$T/describe.json" tunnel.status)"
 echo
 echo "demo: done; stopping everything it started" >&2
