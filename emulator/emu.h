@@ -53,7 +53,12 @@ struct emu_faults {
 	char fail_type[64];	/* __type of the failure */
 	int delay_count;	/* next API answers to delay (-1: all) */
 	int delay_ms;
+	char fail_op[64];	/* only this operation; "" any */
+	char delay_op[64];
 };
+
+/* Does a fault limited to operation op ("" any) apply to X-Amz-Target? */
+bool emu_fault_applies(const char *op, const char *target);
 
 /* One outgoing WebSocket message (binary tunnel frames, or text). */
 struct emu_qent {
