@@ -76,8 +76,8 @@ def case_refusals():
     refused(tc.connect(mode="destination", token=src), 400, "mode")
     refused(tc.connect(token=src, extra_headers=["User-Agent: " + "p" * 4200]),
             400, "4096")
-    # None of those spent the token.
-    ws = accepted(tc.connect(token=src))
+    # None of those spent the token; header names are case-insensitive.
+    ws = accepted(tc.connect(extra_headers=["Access-Token: " + src]))
     ws.close()
 
 
