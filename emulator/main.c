@@ -275,6 +275,7 @@ main(int argc, char **argv)
 	const char *colon;
 	long port = 0, v;
 	int opt, verbose = 0, rc = 1;
+	bool v6;
 	size_t i;
 
 	memset(&emu, 0, sizeof(emu));
@@ -408,8 +409,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* The one line tests and scripts wait for. */
-	printf("listening %s://%s:%d\n", emu.plain ? "http" : "https",
-	    host[0] ? host : "0.0.0.0", lws_get_vhost_listen_port(emu.vh));
+	v6 = strchr(host, ':') != NULL;
+	printf("listening %s://%s%s%s:%d\n", emu.plain ? "http" : "https",
+	    v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "",
+	    lws_get_vhost_listen_port(emu.vh));
 	fflush(stdout);
 	ist_info("serving region %s, account %s%s", emu.region, emu.account,
 	    emu.admin ? ", fault injection on" : "");

@@ -66,6 +66,15 @@ rc=0; "$EMU" --plain --listen "127.0.0.1:$port" > /dev/null \
 assert_eq "$rc" 1 "exit code for a port in use"
 assert_contains "$(cat "$T/err.txt")" "cannot"
 
+# IPv6 (where the machine has ::1): the URL carries brackets.
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null
+then
+	bg "$EMU" --plain --listen '[::1]:0' > "$T/v6.out" 2> "$T/v6.log"
+	wait_for "$T/v6.out" "listening "
+	[[ $(cat "$T/v6.out") =~ ^listening\ http://\[::1\]:[0-9]+$ ]] ||
+		fail "IPv6 listening line: '$(cat "$T/v6.out")'"
+fi
+
 # SIGTERM: exits 0.
 kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
