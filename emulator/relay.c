@@ -747,6 +747,16 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 		    ist_msg_type_name(m->type));
 		return;
 	}
+	/* Fields the connection's subprotocol does not have are unknown. */
+	if (c->version < 2 && (m->service_id || m->n_available)) {
+		violation(c, "serviceId in subprotocol 1.0 (a 2.0 field)");
+		return;
+	}
+	if (c->version < 3 && m->connection_id) {
+		violation(c, "connectionId in subprotocol %d.0 (a 3.0 field)",
+		    c->version);
+		return;
+	}
 	if (m->payload_len > IST_MAX_PAYLOAD) {
 		violation(c, "payload of %zu bytes (limit %u)", m->payload_len,
 		    IST_MAX_PAYLOAD);
