@@ -34,6 +34,7 @@
 #define EMU_QUEUE_PAUSE 8u		/* pause a sender at this depth */
 #define EMU_QUEUE_RESUME 4u		/* resume it below this one */
 #define EMU_QUEUE_ENTRY_MAX 65536u	/* coalesce frames up to this */
+#define EMU_QUEUE_SPARES 4u		/* emptied entries kept per queue */
 
 enum emu_side {
 	EMU_SOURCE = 0,
@@ -72,6 +73,8 @@ struct emu_queue {
 	struct emu_qent *head, *tail;
 	size_t n;
 	size_t bytes;
+	struct emu_qent *spare; /* emptied entries kept for reuse */
+	size_t n_spare;
 };
 
 struct emu_active {
