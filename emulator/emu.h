@@ -213,8 +213,10 @@ int emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi);
 
 /* mqtt.c */
 struct emu_mqtt;
-int emu_mqtt_start(const char *hostport, struct emu_mqtt **out,
-    struct ist_err *e);
+/* Needs the lws context: a first connect that fails is retried on a
+ * timer. */
+int emu_mqtt_start(struct lws_context *ctx, const char *hostport,
+    struct emu_mqtt **out, struct ist_err *e);
 void emu_mqtt_stop(struct emu_mqtt *m);
 /* Publishes the destination token notify for t (QoS 1). */
 int emu_mqtt_notify(struct emu *emu, struct emu_tunnel *t);

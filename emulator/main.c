@@ -360,11 +360,6 @@ main(int argc, char **argv)
 		ist_info("no credentials given: any access key is accepted"
 		    " (signatures are not verified)");
 
-	if (mqtt && emu_mqtt_start(mqtt, &emu.mqtt, &err) != 0) {
-		ist_error("--mqtt %s: %s", mqtt, err.msg);
-		goto out;
-	}
-
 	lws_set_log_level(verbose >= 3 ? LLL_ERR | LLL_WARN | LLL_NOTICE :
 	    verbose >= 1 ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log_emit);
 
@@ -402,6 +397,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	if (mqtt && emu_mqtt_start(emu.ctx, mqtt, &emu.mqtt, &err) != 0) {
+		ist_error("--mqtt %s: %s", mqtt, err.msg);
+		goto out;
+	}
+
 	sig_ctx = emu.ctx;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -425,12 +425,12 @@ out:
 	/* Tunnels first: their timers live in the context, and the
 	 * connections' CLOSED callbacks then find no tunnel to touch. */
 	emu_tunnel_free_all(&emu);
+	/* Before the context: its retry timer lives there. */
+	emu_mqtt_stop(emu.mqtt);
 	if (emu.ctx) {
 		lws_context_destroy(emu.ctx);
 		sig_ctx = NULL;
 	}
-	if (emu.mqtt)
-		emu_mqtt_stop(emu.mqtt);
 	for (i = 0; i < emu.n_creds; i++) {
 		free(emu.creds[i].akid);
 		if (emu.creds[i].secret) {
