@@ -23,6 +23,32 @@ bad(int *status, const char *msg)
 	return emu_api_error("ValidationException", "%s", msg);
 }
 
+bool
+emu_fault_applies(const char *op, const char *target)
+{
+	static const char prefix[] = "IoTSecuredTunneling.";
+
+	if (!op[0])
+		return true;
+	return target && !strncmp(target, prefix, sizeof(prefix) - 1) &&
+	    !strcmp(target + sizeof(prefix) - 1, op);
+}
+
+/* Copies the optional "operation" member into out; -1 if bad. */
+static int
+get_op(const cJSON *in, char *out, size_t outsz)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(in, "operation");
+
+	out[0] = '\0';
+	if (!j)
+		return 0;
+	if (!cJSON_IsString(j) || strlen(j->valuestring) >= outsz)
+		return -1;
+	memcpy(out, j->valuestring, strlen(j->valuestring) + 1);
+	return 0;
+}
+
 static int
 get_int(const cJSON *in, const char *name, int def, int lo, int hi,
     int *out)
@@ -248,25 +274,30 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 
 		if (get_int(in, "count", 1, 0, 1000000, &v) ||
 		    get_int(in, "status", def, 400, 599, &v2) ||
+		    get_op(in, f->fail_op, sizeof(f->fail_op)) ||
 		    strlen(ty) >= sizeof(f->fail_type)) {
-			*out = bad(status, "fail: {count, status, type}");
+			*out = bad(status, "fail: {count, status, type, "
+			    "operation}");
 			goto out;
 		}
 		f->fail_count = v;
 		f->fail_status = v2;
 		snprintf(f->fail_type, sizeof(f->fail_type), "%s", ty);
-		ist_info("fault: the next %d API calls fail with %d %s", v, v2,
-		    ty);
+		ist_info("fault: the next %d %s calls fail with %d %s", v,
+		    f->fail_op[0] ? f->fail_op : "API", v2, ty);
 		*out = ok(status);
 	} else if (!strcmp(what, "delay")) {
 		if (get_int(in, "ms", 0, 0, 600000, &v) ||
-		    get_int(in, "count", 1, -1, 1000000, &v2)) {
-			*out = bad(status, "delay: {ms, count (-1: all)}");
+		    get_int(in, "count", 1, -1, 1000000, &v2) ||
+		    get_op(in, f->delay_op, sizeof(f->delay_op))) {
+			*out = bad(status, "delay: {ms, count (-1: all), "
+			    "operation}");
 			goto out;
 		}
 		f->delay_ms = v;
 		f->delay_count = v ? v2 : 0;
-		ist_info("fault: delaying %d API answers by %d ms", v2, v);
+		ist_info("fault: delaying %d %s answers by %d ms", v2,
+		    f->delay_op[0] ? f->delay_op : "API", v);
 		*out = ok(status);
 	} else if (!strcmp(what, "reset")) {
 		memset(f, 0, sizeof(*f));

@@ -1069,7 +1069,7 @@ emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
 
 	*status = 400;
 	*body = NULL;
-	if (f->fail_count > 0) {
+	if (f->fail_count > 0 && emu_fault_applies(f->fail_op, r->target)) {
 		f->fail_count--;
 		*status = f->fail_status;
 		*body = emu_api_error(f->fail_type, "%s", *status == 500 ?

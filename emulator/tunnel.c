@@ -190,6 +190,8 @@ tunnel_free(struct emu_tunnel *t)
 	size_t i;
 
 	lws_sul_cancel(&t->expiry_sul);
+	if (t->emu->pending.t == t)
+		memset(&t->emu->pending, 0, sizeof(t->emu->pending));
 	emu_relay_detach(t);
 	for (i = 0; i < 2; i++) {
 		emu_queue_clear(&t->side[i].q);
