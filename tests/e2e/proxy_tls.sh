@@ -31,7 +31,6 @@ start_v6_emulator() {
 	done
 	EMU6_URL=$(sed -n 's/^listening //p' "$T/emu6.out" | head -n 1)
 	EMU6_PORT=${EMU6_URL##*:}
-	EMU6_URL=https://[::1]:$EMU6_PORT	# the emulator prints no brackets
 }
 
 proxy_direct() {
