@@ -362,42 +362,14 @@ mqtt_poll_cb(lws_sorted_usec_list_t *sul)
 static int
 mqtt_start(struct agent *ag, struct ist_err *e)
 {
-	const char *h = ag->mqtt_host_arg, *colon;
-	size_t n;
-	char *end;
-	long port;
 	int rc;
 	bool tls = ag->mqtt_cert || ag->mqtt_key || ag->mqtt_ca;
 
-	colon = strrchr(h, ':');
-	if (*h == '[') {
-		const char *rb = strchr(h, ']');
-
-		if (!rb)
-			return ist_err_set(e, IST_ERR_CONFIG, "--mqtt-endpoint "
-			    "%s: no ']'", h);
-		n = (size_t)(rb - h - 1);
-		memcpy(ag->mqtt_host, h + 1, n < 255 ? n : 255);
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		if (colon && strchr(h, ':') != colon)
-			colon = NULL;	/* bare IPv6 */
-		n = colon ? (size_t)(colon - h) : strlen(h);
-		if (!n || n > 255)
-			return ist_err_set(e, IST_ERR_CONFIG, "--mqtt-endpoint "
-			    "%s: bad host", h);
-		memcpy(ag->mqtt_host, h, n);
-	}
 	ag->mqtt_port = tls ? 8883 : 1883;
-	if (colon) {
-		errno = 0;
-		port = strtol(colon + 1, &end, 10);
-		if (errno || *end || end == colon + 1 || port < 1 ||
-		    port > 65535)
-			return ist_err_set(e, IST_ERR_CONFIG, "--mqtt-endpoint "
-			    "%s: bad port", h);
-		ag->mqtt_port = (int)port;
-	}
+	rc = agent_parse_hostport(ag->mqtt_host_arg, ag->mqtt_host,
+	    sizeof(ag->mqtt_host), &ag->mqtt_port, e);
+	if (rc < 0)
+		return ist_err_prefix(e, "--mqtt-endpoint");
 	if ((ag->mqtt_cert != NULL) != (ag->mqtt_key != NULL))
 		return ist_err_set(e, IST_ERR_CONFIG, "--mqtt-cert and "
 		    "--mqtt-key go together");

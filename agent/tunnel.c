@@ -557,13 +557,52 @@ agent_tunnel_name(const struct agent_tunnel *t)
 }
 
 int
+agent_parse_hostport(const char *s, char *host, size_t hostlen, int *port,
+    struct ist_err *e)
+{
+	const char *h = s, *colon = NULL;
+	size_t n;
+	char *end;
+	long v;
+
+	if (*h == '[') {
+		const char *rb = strchr(h, ']');
+
+		if (!rb || (rb[1] && rb[1] != ':'))
+			return ist_err_set(e, IST_ERR_CONFIG, "%s: expected "
+			    "[ADDRESS]:PORT", s);
+		h++;
+		n = (size_t)(rb - h);
+		colon = rb[1] ? rb + 1 : NULL;
+	} else {
+		colon = strchr(h, ':');
+		/* More than one ':' without brackets: a bare IPv6 address. */
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;
+		n = colon ? (size_t)(colon - h) : strlen(h);
+	}
+	if (!n || n >= hostlen)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s: bad host", s);
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (colon) {
+		errno = 0;
+		v = strtol(colon + 1, &end, 10);
+		if (errno || end == colon + 1 || *end || v < 1 || v > 65535)
+			return ist_err_set(e, IST_ERR_CONFIG, "%s: bad port",
+			    s);
+		*port = (int)v;
+	}
+	return 0;
+}
+
+int
 agent_service_parse(const char *arg, struct agent_service *out,
     struct ist_err *e)
 {
-	const char *eq = strchr(arg, '='), *h, *colon;
+	const char *eq = strchr(arg, '=');
 	size_t n;
-	char *end;
-	long port;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (!eq || eq == arg)
@@ -575,26 +614,12 @@ agent_service_parse(const char *arg, struct agent_service *out,
 		return ist_err_set(e, IST_ERR_CONFIG, "--service %s: a service "
 		    "name is 1 to 128 of [a-zA-Z0-9:_-]", arg);
 	memcpy(out->name, arg, n);
-	h = eq + 1;
-	colon = strrchr(h, ':');
-	if (!colon || colon == h)
+	r = agent_parse_hostport(eq + 1, out->host, sizeof(out->host),
+	    &out->port, e);
+	if (r < 0)
+		return ist_err_prefix(e, "--service");
+	if (!out->port)
 		return ist_err_set(e, IST_ERR_CONFIG, "--service %s: expected "
 		    "HOST:PORT after '='", arg);
-	if (*h == '[' && colon[-1] == ']') {
-		h++;
-		n = (size_t)(colon - 1 - h);
-	} else {
-		n = (size_t)(colon - h);
-	}
-	if (!n || n >= sizeof(out->host))
-		return ist_err_set(e, IST_ERR_CONFIG, "--service %s: bad host",
-		    arg);
-	memcpy(out->host, h, n);
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		return ist_err_set(e, IST_ERR_CONFIG, "--service %s: bad port",
-		    arg);
-	out->port = (int)port;
 	return 0;
 }

@@ -55,6 +55,13 @@ void agent_tunnel_free(struct agent_tunnel *t);
 void agent_tunnel_close(struct agent_tunnel *t);
 const char *agent_tunnel_name(const struct agent_tunnel *t);
 
+/*
+ * Parses "HOST[:PORT]", "[V6]:PORT" or a bare IPv6 address into host;
+ * *port is set only when a port is given.
+ */
+int agent_parse_hostport(const char *s, char *host, size_t hostlen,
+    int *port, struct ist_err *e);
+
 /* Parses "NAME=HOST:PORT" ("[v6]:PORT" too). */
 int agent_service_parse(const char *arg, struct agent_service *out,
     struct ist_err *e);
