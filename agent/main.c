@@ -31,6 +31,8 @@
 #define MQTT_POLL_US (50 * LWS_US_PER_MS)
 #define NOTIFY_MAX 16384
 #define MAX_TUNNELS 64
+#define TLS_HINT " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that " \
+	"the certificate is active in AWS IoT)"
 
 enum {
 	EXIT_OK = 0,
@@ -272,9 +274,7 @@ mqtt_error(struct agent *ag, int rc, const char *then)
 	    rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc),
 	    tls && (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_PROTOCOL ||
 	    rc == MOSQ_ERR_CONN_LOST ||
-	    (rc == MOSQ_ERR_ERRNO && err == EPROTO)) ? " (TLS: check --mqtt-ca, "
-	    "--mqtt-cert, --mqtt-key and that the certificate is active in "
-	    "AWS IoT)" : "", then);
+	    (rc == MOSQ_ERR_ERRNO && err == EPROTO)) ? TLS_HINT : "", then);
 }
 
 static void
@@ -313,9 +313,8 @@ mqtt_on_disconnect(struct mosquitto *m, void *ud, int rc)
 	 * certificate shows only here. */
 	if (!ag->mqtt_up)
 		ist_error("MQTT broker %s:%d closed the connection before "
-		    "accepting it%s", ag->mqtt_host, ag->mqtt_port, tls ?
-		    " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that "
-		    "the certificate is active in AWS IoT)" : "");
+		    "accepting it%s", ag->mqtt_host, ag->mqtt_port,
+		    tls ? TLS_HINT : "");
 	else
 		ist_error("MQTT connection to %s:%d lost", ag->mqtt_host,
 		    ag->mqtt_port);

@@ -866,8 +866,8 @@ get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 		if (r < 0)
 			goto out;
 		if (!tok.source_access_token) {
-			r = ist_err_set(e, IST_ERR_AWS, "RotateTunnelAccessToken "
-			    "returned no source token");
+			r = ist_err_set(e, IST_ERR_AWS,
+			    "RotateTunnelAccessToken returned no source token");
 			goto out;
 		}
 		ist_verbose("rotated the source token of tunnel %s",

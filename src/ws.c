@@ -56,7 +56,7 @@ struct ist_ws {
 	char channel_id[96];
 
 	int max_attempts;
-	int attempt;		/* failed handshakes since the last success */
+	int attempt;		/* failed handshakes since the last open */
 	bool reconnect;
 	bool open;		/* handshake done, not yet gone */
 	bool closing;		/* ist_ws_close() was called */
@@ -268,8 +268,8 @@ connection_gone(struct ist_ws *ws, struct lws *wsi)
 		end(ws, e.code, &e);
 	} else {
 		if (ws->peer_closed)
-			ist_err_set(&e, IST_ERR_NET, "the tunnel service closed "
-			    "the WebSocket with status %d",
+			ist_err_set(&e, IST_ERR_NET, "the tunnel service "
+			    "closed the WebSocket with status %d",
 			    ws->peer_close_status);
 		else
 			ist_err_set(&e, IST_ERR_NET, "the connection to the "
