@@ -1085,24 +1085,29 @@ out:
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);
 	}
+	/* The pump goes first: it must not reach the ws from the close
+	 * callbacks that destroying the context delivers. */
+	memset(&sum, 0, sizeof(sum));
+	sum.bytes_sent = p.pump ? stdio_pump_bytes_in(p.pump) : 0;
+	sum.bytes_received = p.pump ? stdio_pump_bytes_out(p.pump) : 0;
+	stdio_pump_free(p.pump);
+	p.pump = NULL;
 	ist_ws_free(p.ws);
 	p.ws = NULL;
-	if (p.ctx)
+	if (p.ctx) {
 		lws_sul_cancel(&p.sul_stop);
+		lws_sul_cancel(&p.sul_poll);
+	}
 	signal_ctx = NULL;
 	ist_ws_context_free(p.ctx);
-	memset(&sum, 0, sizeof(sum));
 	if (p.tunnel_id[0]) {
 		sum.tunnel_id = p.tunnel_id;
 		sum.reason = p.reason ? p.reason : "ended";
 		sum.duration_s = (double)ms_since(&t0) / 1000.0;
-		sum.bytes_sent = p.pump ? stdio_pump_bytes_in(p.pump) : 0;
-		sum.bytes_received = p.pump ? stdio_pump_bytes_out(p.pump) : 0;
 		ist_verbose("session: %llu bytes to the device, %llu from it",
 		    (unsigned long long)sum.bytes_sent,
 		    (unsigned long long)sum.bytes_received);
 	}
-	stdio_pump_free(p.pump);
 	if (p.opened && !p.o.keep) {
 		ist_err_clear(&e);
 		if (ist_api_close_tunnel(p.aws, p.tunnel_id, false, &e) < 0) {
@@ -1111,7 +1116,7 @@ out:
 			if (p.exit_code == EXIT_OK)
 				p.exit_code = EXIT_AWS;
 		} else {
-			ist_verbose("closed tunnel %s", p.tunnel_id);
+			ist_debug("closed tunnel %s", p.tunnel_id);
 		}
 	} else if (p.opened) {
 		ist_info("tunnel %s left open (--keep-tunnel)", p.tunnel_id);
