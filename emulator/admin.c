@@ -23,6 +23,32 @@ bad(int *status, const char *msg)
 	return emu_api_error("ValidationException", "%s", msg);
 }
 
+bool
+emu_fault_applies(const char *op, const char *target)
+{
+	static const char prefix[] = "IoTSecuredTunneling.";
+
+	if (!op[0])
+		return true;
+	return target && !strncmp(target, prefix, sizeof(prefix) - 1) &&
+	    !strcmp(target + sizeof(prefix) - 1, op);
+}
+
+/* Copies the optional "operation" member into out; -1 if bad. */
+static int
+get_op(const cJSON *in, char *out, size_t outsz)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(in, "operation");
+
+	out[0] = '\0';
+	if (!j)
+		return 0;
+	if (!cJSON_IsString(j) || strlen(j->valuestring) >= outsz)
+		return -1;
+	memcpy(out, j->valuestring, strlen(j->valuestring) + 1);
+	return 0;
+}
+
 static int
 get_int(const cJSON *in, const char *name, int def, int lo, int hi,
     int *out)
@@ -74,13 +100,17 @@ get_side(const cJSON *in, enum emu_side *side)
 	return 0;
 }
 
-/* The bytes of one injected message; returns its length or -1. */
+/*
+ * The bytes of one injected message into buf; returns its length or -1.
+ * payload is scratch space of IST_MAX_PAYLOAD bytes.
+ */
 static int
-build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
+build_injection(const struct emu_tunnel *t, const char *what, uint8_t *buf,
+    size_t cap, bool *text, uint8_t *payload)
 {
 	struct ist_msg m;
 	int n, i, total = 0;
-	static uint8_t payload[IST_MAX_PAYLOAD];
+	size_t k;
 
 	*text = false;
 	memset(&m, 0, sizeof(m));
@@ -90,6 +120,27 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
 		*text = true;
 		memcpy(buf, s, sizeof(s) - 1);
 		return (int)sizeof(s) - 1;
+	}
+	if (!strcmp(what, "session-reset")) {
+		m.type = IST_MSG_SESSION_RESET;
+		return ist_frame_encode(&m, buf, cap);
+	}
+	if (!strcmp(what, "stream-reset")) {
+		/* STREAM_RESET for every active stream (none: nothing). */
+		m.type = IST_MSG_STREAM_RESET;
+		for (k = 0; k < IST_MAX_SERVICES + 1; k++) {
+			if (!t->active[k].stream_id)
+				continue;
+			m.stream_id = t->active[k].stream_id;
+			m.service_id = t->active[k].service[0] ?
+			    t->active[k].service : NULL;
+			n = ist_frame_encode(&m, buf + total,
+			    cap - (size_t)total);
+			if (n < 0)
+				return -1;
+			total += n;
+		}
+		return total;
 	}
 	if (!strcmp(what, "malformed")) {
 		/* Length 3, then bytes that are no protobuf Message. */
@@ -116,7 +167,7 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
 		m.stream_id = 1;
 		m.payload = payload;
 		m.payload_len = IST_MAX_PAYLOAD;
-		memset(payload, 'o', sizeof(payload));
+		memset(payload, 'o', IST_MAX_PAYLOAD);
 		n = ist_frame_encode(&m, buf, cap);
 		if (n < 0 || (size_t)n + 1 > cap)
 			return -1;
@@ -136,7 +187,7 @@ build_injection(const char *what, uint8_t *buf, size_t cap, bool *text)
 		m.stream_id = 1;
 		m.payload = payload;
 		m.payload_len = 60000;
-		memset(payload, 'h', sizeof(payload));
+		memset(payload, 'h', IST_MAX_PAYLOAD);
 		for (i = 0; i < 3; i++) {
 			n = ist_frame_encode(&m, buf + total,
 			    cap - (size_t)total);
@@ -155,8 +206,8 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 	const cJSON *what = cJSON_GetObjectItemCaseSensitive(in, "what");
 	struct emu_tunnel *t;
 	enum emu_side side;
-	uint8_t *buf;
-	char *err = NULL;
+	uint8_t *buf = NULL, *payload = NULL;
+	char *err = NULL, *res = NULL;
 	bool text;
 	int n;
 
@@ -168,22 +219,30 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 		return bad(status, "what: text, malformed, oversized, huge, "
 		    "unknown or unknown-ignorable");
 	buf = malloc(4 * IST_MAX_FRAME);
-	if (!buf)
-		return NULL;
-	n = build_injection(what->valuestring, buf, 4 * IST_MAX_FRAME,
-	    &text);
+	payload = malloc(IST_MAX_PAYLOAD);
+	if (!buf || !payload)
+		goto out;
+	n = build_injection(t, what->valuestring, buf, 4 * IST_MAX_FRAME,
+	    &text, payload);
+	if (n == 0) {
+		*status = 409;
+		res = emu_api_error("ConflictException", "no active stream");
+		goto out;
+	}
 	if (n < 0) {
-		free(buf);
-		return bad(status, "what: text, malformed, oversized, huge, "
-		    "unknown or unknown-ignorable");
+		res = bad(status, "what: text, malformed, oversized, huge, "
+		    "unknown, unknown-ignorable, session-reset or "
+		    "stream-reset");
+		goto out;
 	}
 	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
 	    emu_side_name(side), what->valuestring);
-	n = emu_relay_inject(t, side, buf, (size_t)n, text);
+	if (emu_relay_inject(t, side, buf, (size_t)n, text) == 0)
+		res = ok(status);
+out:
 	free(buf);
-	if (n != 0)
-		return NULL;
-	return ok(status);
+	free(payload);
+	return res;
 }
 
 void
@@ -215,25 +274,30 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 
 		if (get_int(in, "count", 1, 0, 1000000, &v) ||
 		    get_int(in, "status", def, 400, 599, &v2) ||
+		    get_op(in, f->fail_op, sizeof(f->fail_op)) ||
 		    strlen(ty) >= sizeof(f->fail_type)) {
-			*out = bad(status, "fail: {count, status, type}");
+			*out = bad(status, "fail: {count, status, type, "
+			    "operation}");
 			goto out;
 		}
 		f->fail_count = v;
 		f->fail_status = v2;
 		snprintf(f->fail_type, sizeof(f->fail_type), "%s", ty);
-		ist_info("fault: the next %d API calls fail with %d %s", v, v2,
-		    ty);
+		ist_info("fault: the next %d %s calls fail with %d %s", v,
+		    f->fail_op[0] ? f->fail_op : "API", v2, ty);
 		*out = ok(status);
 	} else if (!strcmp(what, "delay")) {
 		if (get_int(in, "ms", 0, 0, 600000, &v) ||
-		    get_int(in, "count", 1, -1, 1000000, &v2)) {
-			*out = bad(status, "delay: {ms, count (-1: all)}");
+		    get_int(in, "count", 1, -1, 1000000, &v2) ||
+		    get_op(in, f->delay_op, sizeof(f->delay_op))) {
+			*out = bad(status, "delay: {ms, count (-1: all), "
+			    "operation}");
 			goto out;
 		}
 		f->delay_ms = v;
 		f->delay_count = v ? v2 : 0;
-		ist_info("fault: delaying %d API answers by %d ms", v2, v);
+		ist_info("fault: delaying %d %s answers by %d ms", v2,
+		    f->delay_op[0] ? f->delay_op : "API", v);
 		*out = ok(status);
 	} else if (!strcmp(what, "reset")) {
 		memset(f, 0, sizeof(*f));

@@ -148,7 +148,7 @@ check_string(struct verr *v, const char *path, const char *s, size_t min,
 	}
 }
 
-/* Checks a DestinationConfig; returns its services count or -1. */
+/* Checks a DestinationConfig, adding what is wrong to v. */
 static void
 check_dest_config(struct verr *v, const char *base, const cJSON *dc)
 {
@@ -269,13 +269,14 @@ static int
 set_dest_config(struct emu_tunnel *t, const cJSON *dc)
 {
 	const cJSON *thing = cJSON_GetObjectItemCaseSensitive(dc, "thingName");
+	const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(dc, "services");
 	const cJSON *s;
 	char *nt = NULL, *ns[IST_MAX_SERVICES] = { NULL };
 	size_t n = 0, i;
 
 	if (thing && !(nt = strdup(thing->valuestring)))
 		return IST_ERR_NOMEM;
-	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(dc, "services")) {
+	cJSON_ArrayForEach(s, svcs) {
 		if (n >= IST_MAX_SERVICES || !(ns[n] = strdup(s->valuestring)))
 			goto fail;
 		n++;
@@ -304,49 +305,18 @@ print_free(cJSON *o)
 	return s;
 }
 
-static char *
-op_open(struct emu *emu, const cJSON *in, int *status)
+/* Tag list constraints (TagList, Tag, TagKey, TagValue). */
+static void
+check_tags(struct verr *v, const cJSON *tags)
 {
-	const cJSON *desc = cJSON_GetObjectItemCaseSensitive(in, "description");
-	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(in, "tags");
-	const cJSON *dc = cJSON_GetObjectItemCaseSensitive(in,
-	    "destinationConfig");
-	const cJSON *tc = cJSON_GetObjectItemCaseSensitive(in, "timeoutConfig");
-	const cJSON *mins = NULL, *tag;
-	struct emu_tunnel *t = NULL;
-	struct verr v;
-	cJSON *out;
+	const cJSON *tag;
 	int i;
 
-	memset(&v, 0, sizeof(v));
-	if (tc && !cJSON_IsObject(tc))
-		return serialization_error();
-	if (tc)
-		mins = cJSON_GetObjectItemCaseSensitive(tc,
-		    "maxLifetimeTimeoutMinutes");
-	if (!is_str(desc) || (tags && !cJSON_IsArray(tags)) ||
-	    !dest_config_types_ok(dc) || !is_int(mins))
-		return serialization_error();
-	cJSON_ArrayForEach(tag, tags) {
-		if (!cJSON_IsObject(tag) ||
-		    !is_str(cJSON_GetObjectItemCaseSensitive(tag, "key")) ||
-		    !is_str(cJSON_GetObjectItemCaseSensitive(tag, "value")))
-			return serialization_error();
-	}
-
-	if (desc) {
-		check_string(&v, "description", desc->valuestring, 1, 2048,
-		    NULL);
-		if (!no_control(desc->valuestring))
-			verr_add(&v, "description", desc->valuestring,
-			    "satisfy regular expression pattern: "
-			    "[^\\p{C}]{1,2048}");
-	}
-	if (tags && cJSON_GetArraySize(tags) < 1)
-		verr_add(&v, "tags", "[]", "have length greater than or equal"
+	if (cJSON_GetArraySize(tags) < 1)
+		verr_add(v, "tags", "[]", "have length greater than or equal"
 		    " to 1");
-	if (tags && cJSON_GetArraySize(tags) > 200)
-		verr_add(&v, "tags", "[...]", "have length less than or equal"
+	if (cJSON_GetArraySize(tags) > 200)
+		verr_add(v, "tags", "[...]", "have length less than or equal"
 		    " to 200");
 	i = 0;
 	cJSON_ArrayForEach(tag, tags) {
@@ -358,32 +328,87 @@ op_open(struct emu *emu, const cJSON *in, int *status)
 		i++;
 		snprintf(path, sizeof(path), "tags.%d.member.key", i);
 		if (!k)
-			verr_add(&v, path, NULL, "not be null");
+			verr_add(v, path, NULL, "not be null");
 		else if (u8len(k->valuestring) < 1 ||
 		    u8len(k->valuestring) > 128)
-			verr_add(&v, path, k->valuestring, "have length between"
+			verr_add(v, path, k->valuestring, "have length between"
 			    " 1 and 128");
 		else if (!match_tag(k->valuestring))
-			verr_add(&v, path, k->valuestring, "satisfy regular "
+			verr_add(v, path, k->valuestring, "satisfy regular "
 			    "expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+"
 			    "\\-@]*)$");
 		snprintf(path, sizeof(path), "tags.%d.member.value", i);
 		if (!val)
-			verr_add(&v, path, NULL, "not be null");
+			verr_add(v, path, NULL, "not be null");
 		else if (u8len(val->valuestring) > 256)
-			verr_add(&v, path, val->valuestring, "have length less"
+			verr_add(v, path, val->valuestring, "have length less"
 			    " than or equal to 256");
 		else if (!match_tag(val->valuestring))
-			verr_add(&v, path, val->valuestring, "satisfy regular "
+			verr_add(v, path, val->valuestring, "satisfy regular "
 			    "expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+"
 			    "\\-@]*)$");
 	}
+}
+
+/* Type checks of a TagList; false: SerializationException. */
+static bool
+tags_types_ok(const cJSON *tags)
+{
+	const cJSON *tag;
+
+	if (!tags)
+		return true;
+	if (!cJSON_IsArray(tags))
+		return false;
+	cJSON_ArrayForEach(tag, tags) {
+		if (!cJSON_IsObject(tag) ||
+		    !is_str(cJSON_GetObjectItemCaseSensitive(tag, "key")) ||
+		    !is_str(cJSON_GetObjectItemCaseSensitive(tag, "value")))
+			return false;
+	}
+	return true;
+}
+
+static char *
+op_open(struct emu *emu, const cJSON *in, int *status)
+{
+	const cJSON *desc = cJSON_GetObjectItemCaseSensitive(in, "description");
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(in, "tags");
+	const cJSON *dc = cJSON_GetObjectItemCaseSensitive(in,
+	    "destinationConfig");
+	const cJSON *tc = cJSON_GetObjectItemCaseSensitive(in, "timeoutConfig");
+	const cJSON *mins = NULL;
+	struct emu_tunnel *t = NULL;
+	struct verr v;
+	cJSON *out;
+
+	memset(&v, 0, sizeof(v));
+	if (tc && !cJSON_IsObject(tc))
+		return serialization_error();
+	if (tc)
+		mins = cJSON_GetObjectItemCaseSensitive(tc,
+		    "maxLifetimeTimeoutMinutes");
+	if (!is_str(desc) || !tags_types_ok(tags) ||
+	    !dest_config_types_ok(dc) || !is_int(mins))
+		return serialization_error();
+
+	if (desc) {
+		check_string(&v, "description", desc->valuestring, 1, 2048,
+		    NULL);
+		if (!no_control(desc->valuestring))
+			verr_add(&v, "description", desc->valuestring,
+			    "satisfy regular expression pattern: "
+			    "[^\\p{C}]{1,2048}");
+	}
+	if (tags)
+		check_tags(&v, tags);
 	if (dc)
 		check_dest_config(&v, "destinationConfig", dc);
 	if (mins && (mins->valuedouble < 1 || mins->valuedouble > 720)) {
 		char val[32];
 
-		snprintf(val, sizeof(val), "%lld", (long long)mins->valuedouble);
+		snprintf(val, sizeof(val), "%lld",
+		    (long long)mins->valuedouble);
 		verr_add(&v, "timeoutConfig.maxLifetimeTimeoutMinutes", val,
 		    mins->valuedouble < 1 ? "have value greater than or equal"
 		    " to 1" : "have value less than or equal to 720");
@@ -620,7 +645,8 @@ op_list(struct emu *emu, const cJSON *in, int *status)
 	if (maxr) {
 		char val[32];
 
-		snprintf(val, sizeof(val), "%lld", (long long)maxr->valuedouble);
+		snprintf(val, sizeof(val), "%lld",
+		    (long long)maxr->valuedouble);
 		if (maxr->valuedouble < 1)
 			verr_add(&v, "maxResults", val, "have value greater "
 			    "than or equal to 1");
@@ -688,6 +714,151 @@ nomem:
 	cJSON_Delete(out);
 	*status = 500;
 	return emu_api_error("InternalFailure", "out of memory");
+}
+
+/* Finds the tunnel named by "resourceArn" or fills the error answer. */
+static struct emu_tunnel *
+arn_arg(struct emu *emu, const cJSON *in, int *status, char **err)
+{
+	const cJSON *arn = cJSON_GetObjectItemCaseSensitive(in, "resourceArn");
+	struct emu_tunnel *t;
+	struct verr v;
+
+	memset(&v, 0, sizeof(v));
+	if (!is_str(arn)) {
+		*err = serialization_error();
+		return NULL;
+	}
+	if (!arn)
+		verr_add(&v, "resourceArn", NULL, "not be null");
+	else
+		check_string(&v, "resourceArn", arn->valuestring, 1, 1011,
+		    NULL);
+	if (v.n) {
+		*err = verr_body(&v);
+		return NULL;
+	}
+	for (t = emu->tunnels; t; t = t->next)
+		if (!strcmp(t->arn, arn->valuestring))
+			return t;
+	*status = 404;
+	*err = emu_api_error("ResourceNotFoundException",
+	    "Resource %s not found", arn->valuestring);
+	return NULL;
+}
+
+static char *
+op_list_tags(struct emu *emu, const cJSON *in, int *status)
+{
+	struct emu_tunnel *t;
+	cJSON *out;
+	char *err = NULL;
+
+	if (!(t = arn_arg(emu, in, status, &err)))
+		return err;
+	out = cJSON_CreateObject();
+	if (!out)
+		return NULL;
+	if (t->tags)
+		cJSON_AddItemToObject(out, "tags", cJSON_Duplicate(t->tags, 1));
+	*status = 200;
+	return print_free(out);
+}
+
+/* Index of the tag with key k in t's tags, or -1. */
+static int
+tag_index(const struct emu_tunnel *t, const char *k)
+{
+	const cJSON *tag;
+	int i = 0;
+
+	cJSON_ArrayForEach(tag, t->tags) {
+		const cJSON *key = cJSON_GetObjectItemCaseSensitive(tag, "key");
+
+		if (cJSON_IsString(key) && !strcmp(key->valuestring, k))
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+static char *
+op_tag(struct emu *emu, const cJSON *in, int *status)
+{
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(in, "tags");
+	const cJSON *tag;
+	struct emu_tunnel *t;
+	struct verr v;
+	char *err = NULL;
+
+	memset(&v, 0, sizeof(v));
+	if (!tags_types_ok(tags))
+		return serialization_error();
+	if (!(t = arn_arg(emu, in, status, &err)))
+		return err;
+	if (!tags)
+		verr_add(&v, "tags", NULL, "not be null");
+	else
+		check_tags(&v, tags);
+	if (v.n)
+		return verr_body(&v);
+	if (!t->tags && !(t->tags = cJSON_CreateArray()))
+		return NULL;
+	cJSON_ArrayForEach(tag, tags) {
+		const char *k = cJSON_GetObjectItemCaseSensitive(tag,
+		    "key")->valuestring;
+		int i = tag_index(t, k);
+		cJSON *dup = cJSON_Duplicate(tag, 1);
+
+		if (!dup)
+			return NULL;
+		if (i >= 0)
+			cJSON_ReplaceItemInArray(t->tags, i, dup);
+		else
+			cJSON_AddItemToArray(t->tags, dup);
+	}
+	emu_tunnel_touch(t);
+	*status = 200;
+	return strdup("{}");
+}
+
+static char *
+op_untag(struct emu *emu, const cJSON *in, int *status)
+{
+	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(in, "tagKeys");
+	const cJSON *k;
+	struct emu_tunnel *t;
+	struct verr v;
+	char *err = NULL;
+
+	memset(&v, 0, sizeof(v));
+	if (keys && !cJSON_IsArray(keys))
+		return serialization_error();
+	cJSON_ArrayForEach(k, keys)
+		if (!cJSON_IsString(k))
+			return serialization_error();
+	if (!(t = arn_arg(emu, in, status, &err)))
+		return err;
+	if (!keys)
+		verr_add(&v, "tagKeys", NULL, "not be null");
+	else if (cJSON_GetArraySize(keys) > 200)
+		verr_add(&v, "tagKeys", "[...]", "have length less than or "
+		    "equal to 200");
+	if (v.n)
+		return verr_body(&v);
+	cJSON_ArrayForEach(k, keys) {
+		int i = tag_index(t, k->valuestring);
+
+		if (i >= 0)
+			cJSON_DeleteItemFromArray(t->tags, i);
+	}
+	if (t->tags && cJSON_GetArraySize(t->tags) == 0) {
+		cJSON_Delete(t->tags);
+		t->tags = NULL;
+	}
+	emu_tunnel_touch(t);
+	*status = 200;
+	return strdup("{}");
 }
 
 /* "YYYYMMDDTHHMMSSZ" to time_t, or -1. */
@@ -898,7 +1069,7 @@ emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
 
 	*status = 400;
 	*body = NULL;
-	if (f->fail_count > 0) {
+	if (f->fail_count > 0 && emu_fault_applies(f->fail_op, r->target)) {
 		f->fail_count--;
 		*status = f->fail_status;
 		*body = emu_api_error(f->fail_type, "%s", *status == 500 ?
@@ -942,6 +1113,12 @@ emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
 		*body = op_rotate(emu, in, status);
 	else if (!strcmp(op, "ListTunnels"))
 		*body = op_list(emu, in, status);
+	else if (!strcmp(op, "ListTagsForResource"))
+		*body = op_list_tags(emu, in, status);
+	else if (!strcmp(op, "TagResource"))
+		*body = op_tag(emu, in, status);
+	else if (!strcmp(op, "UntagResource"))
+		*body = op_untag(emu, in, status);
 	else
 		*body = emu_api_error("UnknownOperationException",
 		    "Unknown operation %.64s", op);

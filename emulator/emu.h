@@ -34,6 +34,7 @@
 #define EMU_QUEUE_PAUSE 8u		/* pause a sender at this depth */
 #define EMU_QUEUE_RESUME 4u		/* resume it below this one */
 #define EMU_QUEUE_ENTRY_MAX 65536u	/* coalesce frames up to this */
+#define EMU_QUEUE_SPARES 4u		/* emptied entries kept per queue */
 
 enum emu_side {
 	EMU_SOURCE = 0,
@@ -53,7 +54,12 @@ struct emu_faults {
 	char fail_type[64];	/* __type of the failure */
 	int delay_count;	/* next API answers to delay (-1: all) */
 	int delay_ms;
+	char fail_op[64];	/* only this operation; "" any */
+	char delay_op[64];
 };
+
+/* Does a fault limited to operation op ("" any) apply to X-Amz-Target? */
+bool emu_fault_applies(const char *op, const char *target);
 
 /* One outgoing WebSocket message (binary tunnel frames, or text). */
 struct emu_qent {
@@ -67,6 +73,8 @@ struct emu_queue {
 	struct emu_qent *head, *tail;
 	size_t n;
 	size_t bytes;
+	struct emu_qent *spare; /* emptied entries kept for reuse */
+	size_t n_spare;
 };
 
 struct emu_active {
@@ -190,6 +198,9 @@ extern const struct lws_protocols emu_ws_protocols[3];
 /* Closes the side's WebSocket (if any) with a close frame or abruptly. */
 void emu_relay_drop(struct emu_tunnel *t, enum emu_side side, bool abrupt,
     int status, const char *why);
+/* The side's connection leaves the tunnel now, and is closed. */
+void emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
+    const char *why);
 /* Called when a tunnel goes away: detach connections from it. */
 void emu_relay_detach(struct emu_tunnel *t);
 /* Queues a raw WebSocket message for a side (fault injection). */
@@ -202,8 +213,10 @@ int emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi);
 
 /* mqtt.c */
 struct emu_mqtt;
-int emu_mqtt_start(const char *hostport, struct emu_mqtt **out,
-    struct ist_err *e);
+/* Needs the lws context: a first connect that fails is retried on a
+ * timer. */
+int emu_mqtt_start(struct lws_context *ctx, const char *hostport,
+    struct emu_mqtt **out, struct ist_err *e);
 void emu_mqtt_stop(struct emu_mqtt *m);
 /* Publishes the destination token notify for t (QoS 1). */
 int emu_mqtt_notify(struct emu *emu, struct emu_tunnel *t);

@@ -200,7 +200,8 @@ answer(struct hreq *q)
 		q->status = 500;
 		q->resp = strdup("{\"__type\":\"InternalFailure\"}");
 	}
-	if (!q->admin && f->delay_count != 0) {
+	if (!q->admin && f->delay_count != 0 &&
+	    emu_fault_applies(f->delay_op, q->target)) {
 		if (f->delay_count > 0)
 			f->delay_count--;
 		ist_verbose("fault: answering in %d ms", f->delay_ms);

@@ -275,6 +275,7 @@ main(int argc, char **argv)
 	const char *colon;
 	long port = 0, v;
 	int opt, verbose = 0, rc = 1;
+	bool v6;
 	size_t i;
 
 	memset(&emu, 0, sizeof(emu));
@@ -351,17 +352,13 @@ main(int argc, char **argv)
 		host[hl - 2] = '\0';
 	}
 	if (!emu.plain && (!cert || !key)) {
-		ist_error("TLS needs --tls-cert and --tls-key (or use --plain)");
+		ist_error("TLS needs --tls-cert and --tls-key "
+		    "(or use --plain)");
 		goto out;
 	}
 	if (!emu.n_creds)
 		ist_info("no credentials given: any access key is accepted"
 		    " (signatures are not verified)");
-
-	if (mqtt && emu_mqtt_start(mqtt, &emu.mqtt, &err) != 0) {
-		ist_error("--mqtt %s: %s", mqtt, err.msg);
-		goto out;
-	}
 
 	lws_set_log_level(verbose >= 3 ? LLL_ERR | LLL_WARN | LLL_NOTICE :
 	    verbose >= 1 ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log_emit);
@@ -400,6 +397,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	if (mqtt && emu_mqtt_start(emu.ctx, mqtt, &emu.mqtt, &err) != 0) {
+		ist_error("--mqtt %s: %s", mqtt, err.msg);
+		goto out;
+	}
+
 	sig_ctx = emu.ctx;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -407,8 +409,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* The one line tests and scripts wait for. */
-	printf("listening %s://%s:%d\n", emu.plain ? "http" : "https",
-	    host[0] ? host : "0.0.0.0", lws_get_vhost_listen_port(emu.vh));
+	v6 = strchr(host, ':') != NULL;
+	printf("listening %s://%s%s%s:%d\n", emu.plain ? "http" : "https",
+	    v6 ? "[" : "", host[0] ? host : "0.0.0.0", v6 ? "]" : "",
+	    lws_get_vhost_listen_port(emu.vh));
 	fflush(stdout);
 	ist_info("serving region %s, account %s%s", emu.region, emu.account,
 	    emu.admin ? ", fault injection on" : "");
@@ -421,12 +425,12 @@ out:
 	/* Tunnels first: their timers live in the context, and the
 	 * connections' CLOSED callbacks then find no tunnel to touch. */
 	emu_tunnel_free_all(&emu);
+	/* Before the context: its retry timer lives there. */
+	emu_mqtt_stop(emu.mqtt);
 	if (emu.ctx) {
 		lws_context_destroy(emu.ctx);
 		sig_ctx = NULL;
 	}
-	if (emu.mqtt)
-		emu_mqtt_stop(emu.mqtt);
 	for (i = 0; i < emu.n_creds; i++) {
 		free(emu.creds[i].akid);
 		if (emu.creds[i].secret) {

@@ -6,6 +6,11 @@
  * (mosquitto_loop_start); the lws thread only calls mosquitto_publish,
  * which libmosquitto makes thread-safe. The one piece of state both
  * threads touch, "connected", is guarded by a mutex.
+ *
+ * libmosquitto 2.0.11's thread reconnects after a lost connection, but
+ * not when the very first connect failed (seen here: a broker started
+ * later was never reached). So the first connect is retried from an lws
+ * timer, and the thread starts once a connect got under way.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,34 +25,83 @@
 #include "emu.h"
 
 #define CONNECT_WAIT_SECS 5
+#define MAX_HELD 64 /* notifications kept while the broker is away */
+
+/* A notification waiting for the broker. */
+struct held {
+	struct held *next;
+	char *topic;
+	char *payload; /* holds a token: cleared before it is freed */
+};
 
 struct emu_mqtt {
 	struct mosquitto *mosq;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t retry_sul;
+	int retry_secs;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool connected;
 	bool loop_started;
+	struct held *held; /* guarded by lock */
+	size_t n_held;
 	char host[256];
 	int port;
 };
 
 static void
+free_held(struct held *h)
+{
+	struct held *next;
+
+	for (; h; h = next) {
+		next = h->next;
+		if (h->payload) {
+			memset(h->payload, 0, strlen(h->payload));
+			free(h->payload);
+		}
+		free(h->topic);
+		free(h);
+	}
+}
+
+/*
+ * Runs in libmosquitto's thread. Publishes what waited for the broker.
+ * ist_log is not thread-safe in general, but only writes one line with
+ * one fprintf, which is.
+ */
+static void
 on_connect(struct mosquitto *mosq, void *ud, int rc)
 {
 	struct emu_mqtt *m = ud;
+	struct held *h, *held;
+	size_t n = 0;
 
-	(void)mosq;
-	/* ist_log is not thread-safe in general, but only writes a line
-	 * to stderr with one fprintf, which is. */
 	pthread_mutex_lock(&m->lock);
 	m->connected = rc == 0;
+	held = rc == 0 ? m->held : NULL;
+	if (rc == 0) {
+		m->held = NULL;
+		m->n_held = 0;
+	}
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	if (rc == 0)
-		ist_verbose("MQTT: connected to %s:%d", m->host, m->port);
-	else
+	if (rc != 0) {
 		ist_error("MQTT: %s:%d refused the connection: %s", m->host,
 		    m->port, mosquitto_connack_string(rc));
+		return;
+	}
+	ist_verbose("MQTT: connected to %s:%d", m->host, m->port);
+	for (h = held; h; h = h->next) {
+		if (mosquitto_publish(mosq, NULL, h->topic,
+		    (int)strlen(h->payload), h->payload, 1, false) ==
+		    MOSQ_ERR_SUCCESS)
+			n++;
+	}
+	if (held)
+		ist_info("MQTT: published %zu held notification%s", n,
+		    n == 1 ? "" : "s");
+	free_held(held);
 }
 
 static void
@@ -63,16 +117,52 @@ on_disconnect(struct mosquitto *mosq, void *ud, int rc)
 		ist_error("MQTT: lost %s:%d; reconnecting", m->host, m->port);
 }
 
+/* Starts a connect, and the network thread once one is under way. */
+static int
+try_connect(struct emu_mqtt *m)
+{
+	int rc = mosquitto_connect_async(m->mosq, m->host, m->port, 30);
+
+	if (rc != MOSQ_ERR_SUCCESS)
+		return -1;
+	if (!m->loop_started) {
+		rc = mosquitto_loop_start(m->mosq);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			ist_error("MQTT: mosquitto_loop_start: %s",
+			    mosquitto_strerror(rc));
+			return -1;
+		}
+		m->loop_started = true;
+	}
+	return 0;
+}
+
+static void
+on_retry(lws_sorted_usec_list_t *sul)
+{
+	struct emu_mqtt *m = lws_container_of(sul, struct emu_mqtt,
+	    retry_sul);
+
+	if (try_connect(m) == 0) {
+		ist_verbose("MQTT: connecting to %s:%d", m->host, m->port);
+		return;
+	}
+	if (m->retry_secs < 10)
+		m->retry_secs *= 2;
+	lws_sul_schedule(m->ctx, 0, &m->retry_sul, on_retry,
+	    (lws_usec_t)m->retry_secs * LWS_US_PER_SEC);
+}
+
 int
-emu_mqtt_start(const char *hostport, struct emu_mqtt **out,
-    struct ist_err *e)
+emu_mqtt_start(struct lws_context *ctx, const char *hostport,
+    struct emu_mqtt **out, struct ist_err *e)
 {
 	struct emu_mqtt *m = NULL;
 	const char *colon = strrchr(hostport, ':');
 	struct timespec until;
 	char id[64], *end;
 	long port;
-	int rc, r = IST_ERR_CONFIG;
+	int r = IST_ERR_CONFIG;
 
 	*out = NULL;
 	if (!colon || colon == hostport ||
@@ -88,6 +178,7 @@ emu_mqtt_start(const char *hostport, struct emu_mqtt **out,
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 	memcpy(m->host, hostport, (size_t)(colon - hostport));
 	m->port = (int)port;
+	m->ctx = ctx;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 
@@ -101,18 +192,15 @@ emu_mqtt_start(const char *hostport, struct emu_mqtt **out,
 	mosquitto_connect_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_reconnect_delay_set(m->mosq, 1, 10, true);
-	rc = mosquitto_connect_async(m->mosq, m->host, m->port, 30);
-	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
-		r = ist_err_set(e, IST_ERR_NET, "%s", mosquitto_strerror(rc));
-		goto fail;
+	if (try_connect(m) != 0) {
+		ist_error("MQTT: cannot reach %s:%d yet; retrying", m->host,
+		    m->port);
+		m->retry_secs = 1;
+		lws_sul_schedule(m->ctx, 0, &m->retry_sul, on_retry,
+		    LWS_US_PER_SEC);
+		*out = m;
+		return 0;
 	}
-	rc = mosquitto_loop_start(m->mosq);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "mosquitto_loop_start: %s",
-		    mosquitto_strerror(rc));
-		goto fail;
-	}
-	m->loop_started = true;
 
 	/* Give the broker a moment, so that the first OpenTunnel is not
 	 * published into a connection still being made. */
@@ -138,6 +226,7 @@ emu_mqtt_stop(struct emu_mqtt *m)
 {
 	if (!m)
 		return;
+	lws_sul_cancel(&m->retry_sul);
 	if (m->mosq) {
 		mosquitto_disconnect(m->mosq);
 		if (m->loop_started)
@@ -145,9 +234,42 @@ emu_mqtt_stop(struct emu_mqtt *m)
 		mosquitto_destroy(m->mosq);
 	}
 	mosquitto_lib_cleanup();
+	free_held(m->held);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+/* Keeps a notification for on_connect; takes payload on success. */
+static int
+hold(struct emu_mqtt *m, const char *topic, char *payload)
+{
+	struct held *h, **pp;
+	bool connected;
+
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->topic = strdup(topic))) {
+		free(h);
+		return IST_ERR_NOMEM;
+	}
+	pthread_mutex_lock(&m->lock);
+	connected = m->connected;
+	if (!connected && m->n_held < MAX_HELD) {
+		h->payload = payload;
+		for (pp = &m->held; *pp; pp = &(*pp)->next)
+			;
+		*pp = h;
+		m->n_held++;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (h) {
+		free(h->topic);
+		free(h);
+		/* Connected meanwhile: publish it now instead. */
+		return connected ? IST_ERR_AGAIN : IST_ERR_TOOBIG;
+	}
+	return 0;
 }
 
 int
@@ -179,15 +301,32 @@ emu_mqtt_notify(struct emu *emu, struct emu_tunnel *t)
 		goto out;
 	rc = mosquitto_publish(m->mosq, &mid, topic, (int)strlen(payload),
 	    payload, 1, false);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		ist_error("tunnel %s: MQTT publish to %s failed: %s", t->id,
-		    topic, mosquitto_strerror(rc));
-		r = IST_ERR_NET;
+	if (rc == MOSQ_ERR_SUCCESS) {
+		ist_info("tunnel %s: destination token published to %s",
+		    t->id, topic);
+		r = 0;
 		goto out;
 	}
-	ist_info("tunnel %s: destination token published to %s", t->id,
-	    topic);
-	r = 0;
+	/* No broker now: keep it for the next connection (bounded). */
+	r = hold(m, topic, payload);
+	if (r == 0)
+		payload = NULL; /* hold took it */
+	if (r == IST_ERR_AGAIN) {
+		rc = mosquitto_publish(m->mosq, &mid, topic,
+		    (int)strlen(payload), payload, 1, false);
+		r = rc == MOSQ_ERR_SUCCESS ? 0 : IST_ERR_NET;
+	}
+	if (r == 0 && !payload) {
+		ist_error("tunnel %s: MQTT broker not connected (%s); the "
+		    "notification to %s waits for it", t->id,
+		    mosquitto_strerror(rc), topic);
+	} else if (r == 0) {
+		ist_info("tunnel %s: destination token published to %s",
+		    t->id, topic);
+	} else {
+		ist_error("tunnel %s: MQTT publish to %s failed: %s", t->id,
+		    topic, mosquitto_strerror(rc));
+	}
 out:
 	if (payload) {
 		memset(payload, 0, strlen(payload));

@@ -49,17 +49,58 @@ static const char *const proto_names[3] = {
 
 /* ---- queues ---- */
 
-void
-emu_queue_clear(struct emu_queue *q)
+static void
+free_entries(struct emu_qent *e)
 {
-	struct emu_qent *e, *next;
+	struct emu_qent *next;
 
-	for (e = q->head; e; e = next) {
+	for (; e; e = next) {
 		next = e->next;
 		free(e->buf);
 		free(e);
 	}
+}
+
+void
+emu_queue_clear(struct emu_queue *q)
+{
+	free_entries(q->head);
+	free_entries(q->spare);
 	memset(q, 0, sizeof(*q));
+}
+
+/*
+ * An empty entry for len bytes: a spare one when it fits (so that a
+ * steady relay reuses its buffers instead of allocating), else a new one
+ * of at least a whole frame.
+ */
+static struct emu_qent *
+new_entry(struct emu_queue *q, size_t len)
+{
+	struct emu_qent *e = q->spare;
+
+	if (e) {
+		q->spare = e->next;
+		q->n_spare--;
+		if (e->cap >= len) {
+			e->next = NULL;
+			e->len = 0;
+			e->text = false;
+			return e;
+		}
+		free(e->buf);
+		free(e);
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->cap = len < IST_MAX_FRAME ? IST_MAX_FRAME : len;
+	e->buf = malloc(LWS_PRE + e->cap);
+	if (!e->buf) {
+		free(e);
+		return NULL;
+	}
+	return e;
 }
 
 /*
@@ -74,33 +115,15 @@ enqueue(struct emu_queue *q, const uint8_t *data, size_t len, bool text,
 	struct emu_qent *e = q->tail;
 
 	if (coalesce && !front && e && !e->text &&
-	    e->len + len <= EMU_QUEUE_ENTRY_MAX) {
-		if (e->len + len > e->cap) {
-			size_t cap = e->cap * 2;
-			uint8_t *nb;
-
-			while (cap < e->len + len)
-				cap *= 2;
-			nb = realloc(e->buf, LWS_PRE + cap);
-			if (!nb)
-				return IST_ERR_NOMEM;
-			e->buf = nb;
-			e->cap = cap;
-		}
+	    e->len + len <= EMU_QUEUE_ENTRY_MAX && e->len + len <= e->cap) {
 		memcpy(e->buf + LWS_PRE + e->len, data, len);
 		e->len += len;
 		q->bytes += len;
 		return 0;
 	}
-	e = calloc(1, sizeof(*e));
+	e = new_entry(q, len);
 	if (!e)
 		return IST_ERR_NOMEM;
-	e->cap = len < 4096 ? 4096 : len;
-	e->buf = malloc(LWS_PRE + e->cap);
-	if (!e->buf) {
-		free(e);
-		return IST_ERR_NOMEM;
-	}
 	memcpy(e->buf + LWS_PRE, data, len);
 	e->len = len;
 	e->text = text;
@@ -121,6 +144,7 @@ enqueue(struct emu_queue *q, const uint8_t *data, size_t len, bool text,
 	return 0;
 }
 
+/* Drops the first message, keeping its buffer as a spare. */
 static void
 dequeue(struct emu_queue *q)
 {
@@ -133,6 +157,12 @@ dequeue(struct emu_queue *q)
 		q->tail = NULL;
 	q->n--;
 	q->bytes -= e->len;
+	if (q->n_spare < EMU_QUEUE_SPARES) {
+		e->next = q->spare;
+		q->spare = e;
+		q->n_spare++;
+		return;
+	}
 	free(e->buf);
 	free(e);
 }
@@ -657,17 +687,18 @@ on_established(struct emu_conn *c, struct lws *wsi)
 	return 0;
 }
 
+/*
+ * c leaves its tunnel: the side is DISCONNECTED, what waited for it is
+ * dropped (it belongs to streams that end now), its sender resumes, and
+ * the other side gets STREAM_RESET for every active stream.
+ */
 static void
-on_closed(struct emu_conn *c)
+leave_tunnel(struct emu_conn *c)
 {
 	struct emu_tunnel *t = c->t;
 	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
 	size_t i;
 
-	lws_sul_cancel(&c->flow_sul);
-	lws_sul_cancel(&c->kick_sul);
-	ist_frame_decoder_free(c->dec);
-	c->dec = NULL;
 	if (!t)
 		return;
 	c->t = NULL;
@@ -676,7 +707,6 @@ on_closed(struct emu_conn *c)
 	t->side[c->side].conn = NULL;
 	t->side[c->side].state_at = emu_now();
 	emu_tunnel_touch(t);
-	/* What was on its way to it belongs to streams that end now. */
 	emu_queue_clear(&t->side[c->side].q);
 	if (t->side[other].conn && t->side[c->side].sender_paused)
 		set_paused(t->side[other].conn, false);
@@ -692,6 +722,30 @@ on_closed(struct emu_conn *c)
 			send_stream_reset(t, other, a->stream_id, a->service);
 		a->stream_id = 0;
 	}
+}
+
+static void
+on_closed(struct emu_conn *c)
+{
+	lws_sul_cancel(&c->flow_sul);
+	lws_sul_cancel(&c->kick_sul);
+	ist_frame_decoder_free(c->dec);
+	c->dec = NULL;
+	leave_tunnel(c);
+}
+
+void
+emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
+    const char *why)
+{
+	struct emu_conn *c = t->side[side].conn;
+
+	if (!c)
+		return;
+	ist_verbose("channel %s: closing the %s (%s)", c->channel_id,
+	    emu_side_name(side), why);
+	leave_tunnel(c);
+	close_conn(c, status, why);
 }
 
 static bool
@@ -721,6 +775,16 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 	if (m->has_unknown_fields) {
 		violation(c, "%s message with unknown fields",
 		    ist_msg_type_name(m->type));
+		return;
+	}
+	/* Fields the connection's subprotocol does not have are unknown. */
+	if (c->version < 2 && (m->service_id || m->n_available)) {
+		violation(c, "serviceId in subprotocol 1.0 (a 2.0 field)");
+		return;
+	}
+	if (c->version < 3 && m->connection_id) {
+		violation(c, "connectionId in subprotocol %d.0 (a 3.0 field)",
+		    c->version);
 		return;
 	}
 	if (m->payload_len > IST_MAX_PAYLOAD) {

@@ -154,8 +154,11 @@ emu_tunnel_rotate(struct emu_tunnel *t, enum emu_side side)
 {
 	if (new_token(&t->side[side]) != 0)
 		return IST_ERR_NOMEM;
-	/* The old token is revoked: so is the connection made with it. */
-	emu_relay_drop(t, side, false, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+	/*
+	 * The old token is revoked: so is the connection made with it, at
+	 * once, so that the new token can connect right away.
+	 */
+	emu_relay_retire(t, side, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 	    "access token rotated");
 	emu_tunnel_touch(t);
 	return 0;
@@ -187,6 +190,8 @@ tunnel_free(struct emu_tunnel *t)
 	size_t i;
 
 	lws_sul_cancel(&t->expiry_sul);
+	if (t->emu->pending.t == t)
+		memset(&t->emu->pending, 0, sizeof(t->emu->pending));
 	emu_relay_detach(t);
 	for (i = 0; i < 2; i++) {
 		emu_queue_clear(&t->side[i].q);

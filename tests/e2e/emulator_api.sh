@@ -4,6 +4,11 @@
 # signatures (unknown key, wrong secret, expired time, wrong region).
 . "$(dirname "$0")/lib.sh"
 
+# A second key with a session token (temporary credentials).
+_ist_make_creds
+sess_token=$("$IST_PY" -c 'import secrets; print(secrets.token_urlsafe(60))')
+printf 'ASIATEMPORARYKEY0001:%s:%s\n' "temp-$(cat "$T/secret")" \
+	"$sess_token" >> "$T/emu-credentials"
 start_emulator -vvv --max-open-tunnels 4
 
 # OpenTunnel with every field.
@@ -41,6 +46,18 @@ assert_eq "$(json_get "$T/desc.json" \
 	tunnel.destinationConnectionState.status)" DISCONNECTED "dest state"
 created=$(json_get "$T/desc.json" tunnel.createdAt)
 [ -n "$created" ] || fail "no createdAt"
+
+# Tags after the fact: TagResource (replace + add), UntagResource.
+aws_emu iotsecuretunneling tag-resource --resource-arn "$arn" \
+	--tags key=env,value=prod key=site,value=berlin > /dev/null ||
+	fail "tag-resource"
+aws_emu iotsecuretunneling untag-resource --resource-arn "$arn" \
+	--tag-keys owner > /dev/null || fail "untag-resource"
+aws_emu iotsecuretunneling list-tags-for-resource --resource-arn "$arn" \
+	> "$T/tags.json" || fail "list-tags-for-resource"
+assert_eq "$(json_get "$T/tags.json" tags)" \
+	'[{"key": "env", "value": "prod"}, {"key": "site", "value": "berlin"}]' \
+	"tags after tag/untag"
 
 # Two more tunnels, then ListTunnels: newest first, filter, pagination.
 aws_emu iotsecuretunneling open-tunnel \
@@ -107,6 +124,10 @@ expect_error ValidationException "maxResults" \
 	list-tunnels --max-results 101
 expect_error ResourceNotFoundException "not found" \
 	describe-tunnel --tunnel-id 00000000-0000-4000-8000-000000000000
+expect_error ResourceNotFoundException "not found" list-tags-for-resource \
+	--resource-arn "arn:aws:iot:us-east-1:123456789012:tunnel/nope"
+expect_error ValidationException "tags.1.member.key" tag-resource \
+	--resource-arn "$arn" --tags 'key=a*b,value=x'
 expect_error ValidationException "tunnelId" describe-tunnel \
 	--tunnel-id 'bad/id'
 aws_emu iotsecuretunneling open-tunnel --description ok-4 > /dev/null ||
@@ -140,6 +161,19 @@ AWS_SECRET_ACCESS_KEY=wrong-secret aws_emu iotsecuretunneling \
 [ "$rc" -ne 0 ] || fail "wrong secret accepted"
 assert_contains "$(cat "$T/err.txt")" "(InvalidSignatureException)"
 assert_contains "$(cat "$T/err.txt")" "signature we calculated does not match"
+
+# Temporary credentials: the session token must come with the key.
+AWS_ACCESS_KEY_ID=ASIATEMPORARYKEY0001 \
+AWS_SECRET_ACCESS_KEY="temp-$(cat "$T/secret")" \
+AWS_SESSION_TOKEN=$sess_token aws_emu iotsecuretunneling list-tunnels \
+	> /dev/null || fail "session credentials"
+rc=0
+AWS_ACCESS_KEY_ID=ASIATEMPORARYKEY0001 \
+AWS_SECRET_ACCESS_KEY="temp-$(cat "$T/secret")" \
+AWS_SESSION_TOKEN=wrong-token aws_emu iotsecuretunneling list-tunnels \
+	> /dev/null 2> "$T/err.txt" || rc=$?
+[ "$rc" -ne 0 ] || fail "wrong session token accepted"
+assert_contains "$(cat "$T/err.txt")" "(UnrecognizedClientException)"
 
 # Raw requests: expired, future, wrong region, unsigned, bad JSON.
 req() { "$IST_PY" "$IST_SRC/tests/e2e/emu_request.py" "$@"; }
@@ -175,7 +209,7 @@ aws_emu iotsecuretunneling list-tunnels > /dev/null || fail "after admin"
 
 # Tokens and the secret never reach the log, even at -vvv.
 log=$(cat "$EMU_LOG")
-for s in "$src" "$dst" "$src2" "$(cat "$T/secret")"; do
+for s in "$src" "$dst" "$src2" "$(cat "$T/secret")" "$sess_token"; do
 	assert_not_contains "$log" "$s" "emulator log"
 done
 assert_contains "$log" "tunnel $id: opened"

@@ -60,11 +60,35 @@ PY
 assert_contains "$out" "403 " "unsigned request"
 assert_contains "$out" "MissingAuthenticationTokenException"
 
+# Both planes over plain http/ws; without keys any signature passes.
+EMU_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=AKIAANY \
+AWS_SECRET_ACCESS_KEY=any AWS_CONFIG_FILE=/dev/null \
+AWS_SHARED_CREDENTIALS_FILE=/dev/null "$IST_PY" - <<'PY' ||
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["IST_SRC"], "tests/e2e"))
+import tunnel_client as tc
+t = tc.api().open_tunnel(destinationConfig={"services": ["SSH"]})
+ws = tc.connect(token=t["sourceAccessToken"])
+assert isinstance(ws, tc.WS), ws
+assert ws.recv_msgs(1)[0]["availableServiceIds"] == ["SSH"]
+ws.close()
+PY
+	fail "plain API and data plane"
+
 # The same port again: a clear error, exit 1.
 rc=0; "$EMU" --plain --listen "127.0.0.1:$port" > /dev/null \
 	2> "$T/err.txt" || rc=$?
 assert_eq "$rc" 1 "exit code for a port in use"
 assert_contains "$(cat "$T/err.txt")" "cannot"
+
+# IPv6 (where the machine has ::1): the URL carries brackets.
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null
+then
+	bg "$EMU" --plain --listen '[::1]:0' > "$T/v6.out" 2> "$T/v6.log"
+	wait_for "$T/v6.out" "listening "
+	[[ $(cat "$T/v6.out") =~ ^listening\ http://\[::1\]:[0-9]+$ ]] ||
+		fail "IPv6 listening line: '$(cat "$T/v6.out")'"
+fi
 
 # SIGTERM: exits 0.
 kill -TERM "$pid"

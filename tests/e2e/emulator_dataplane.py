@@ -76,8 +76,8 @@ def case_refusals():
     refused(tc.connect(mode="destination", token=src), 400, "mode")
     refused(tc.connect(token=src, extra_headers=["User-Agent: " + "p" * 4200]),
             400, "4096")
-    # None of those spent the token.
-    ws = accepted(tc.connect(token=src))
+    # None of those spent the token; header names are case-insensitive.
+    ws = accepted(tc.connect(extra_headers=["Access-Token: " + src]))
     ws.close()
 
 
@@ -293,6 +293,18 @@ def case_violations():
         assert text in reason, "reason %r lacks %r" % (reason, text)
         other = dst if ws is src else src
         other.close()
+    # fields newer than the connection's subprotocol
+    for proto, frame, text in [
+            (tc.PROTOS[2], encode(STREAM_START, 1, service_id="SSH"),
+             "serviceId in subprotocol 1.0"),
+            (tc.PROTOS[1], encode(STREAM_START, 1, service_id="SSH",
+                                  connection_id=1), "connectionId")]:
+        t = open_tunnel()
+        ws = accepted(tc.connect(token=t["sourceAccessToken"],
+                                 protocols=(proto,)))
+        ws.send_msgs(frame)
+        code, reason = ws.expect_close()
+        assert code == 1002 and text in reason, (proto, code, reason)
     # a text frame
     t, src, dst = pair()
     src.send_message(b"hello", opcode=1)
@@ -339,17 +351,22 @@ def case_lifetime_expiry():
 
 def case_rotate_drops():
     t, src, dst = pair()
+    src.send_msgs(encode(STREAM_START, 6, service_id="SSH", connection_id=1))
+    assert dst.recv_msgs(1)[0]["type"] == STREAM_START
     r = API.rotate_tunnel_access_token(tunnelId=t["tunnelId"],
                                        clientMode="DESTINATION")
+    # The new token connects at once: the old connection is gone.
+    dst2 = accepted(tc.connect("destination",
+                               token=r["destinationAccessToken"]))
+    assert service_ids(dst2) == ["SSH"]
     code, reason = dst.expect_close()
-    assert code is not None and "rotated" in reason, (code, reason)
+    assert code == 1008 and "rotated" in reason, (code, reason)
+    m = src.recv_msgs(1)[0]
+    assert m["type"] == STREAM_RESET and m["streamId"] == 6, m
     refused(tc.connect("destination", token=t["destinationAccessToken"]),
             401)
-    dst = accepted(tc.connect("destination",
-                              token=r["destinationAccessToken"]))
-    service_ids(dst)
     src.close()
-    dst.close()
+    dst2.close()
 
 
 def case_back_pressure():

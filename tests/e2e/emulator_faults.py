@@ -71,6 +71,14 @@ def case_send():
     tc.admin("send", tunnelId=tid, side="destination", what="huge")
     op, data = dst.recv_message()
     assert op == 2 and len(data) > 131076, len(data)
+    tc.admin("send", tunnelId=tid, side="source", what="session-reset")
+    m = src.recv_msgs(1)[0]
+    assert m["type"] == tc.SESSION_RESET, m
+    start_stream(src, dst, 4)
+    tc.admin("send", tunnelId=tid, side="source", what="stream-reset")
+    m = src.recv_msgs(1)[0]
+    assert m["type"] == STREAM_RESET and m["streamId"] == 4, m
+    assert m["serviceId"] == "SSH", m
     src.close()
     dst.close()
 

@@ -30,6 +30,17 @@ AWS_MAX_ATTEMPTS=1 cli list-tunnels > /dev/null 2> "$T/err.txt" || rc=$?
 [ "$rc" -ne 0 ] || fail "throttle not seen"
 assert_contains "$(cat "$T/err.txt")" "(ThrottlingException)"
 
+# Limited to one operation: other calls pass, that one fails once.
+emu_admin fail '{"count": 1, "type": "ThrottlingException",
+	"operation": "OpenTunnel"}' > /dev/null
+AWS_MAX_ATTEMPTS=1 cli list-tunnels > /dev/null ||
+	fail "ListTunnels hit by an OpenTunnel fault"
+rc=0
+AWS_MAX_ATTEMPTS=1 cli open-tunnel > /dev/null 2> "$T/err.txt" || rc=$?
+[ "$rc" -ne 0 ] || fail "OpenTunnel fault not applied"
+assert_contains "$(cat "$T/err.txt")" "(ThrottlingException)"
+AWS_MAX_ATTEMPTS=1 cli open-tunnel > /dev/null || fail "second OpenTunnel"
+
 # A delayed answer: a client with a shorter read timeout gives up.
 emu_admin delay '{"ms": 4000, "count": 1}' > /dev/null
 rc=0
