@@ -16,11 +16,13 @@
 #include "ist/frame.h"
 #include "message.pb-c.h"
 
-typedef Com__Amazonaws__Iot__Securedtunneling__Message pbmsg;
+/* Short names for protoc-c's generated ones (no typedef of our own). */
+#define pbmsg struct Com__Amazonaws__Iot__Securedtunneling__Message
 #define PBMSG_INIT COM__AMAZONAWS__IOT__SECUREDTUNNELING__MESSAGE__INIT
-#define pbmsg_size com__amazonaws__iot__securedtunneling__message__get_packed_size
-#define pbmsg_pack com__amazonaws__iot__securedtunneling__message__pack
-#define pbmsg_unpack com__amazonaws__iot__securedtunneling__message__unpack
+#define PB_FN(x) com__amazonaws__iot__securedtunneling__message__##x
+#define pbmsg_size PB_FN(get_packed_size)
+#define pbmsg_pack PB_FN(pack)
+#define pbmsg_unpack PB_FN(unpack)
 
 #define MAX_BODY 65535u
 #define ALIGN 16u

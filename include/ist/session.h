@@ -70,8 +70,8 @@ struct ist_session_callbacks {
 
 struct ist_session_options {
 	enum ist_role role;
-	/* Source: the format to send. Destination: ignored, the first
-	 * STREAM_START fixes it. */
+	/* Source: the format to send (0 means V3). Destination: ignored,
+	 * the first STREAM_START fixes it. */
 	enum ist_format format;
 	/* Source: refuse to start a stream before SERVICE_IDS arrived
 	 * (subprotocols 2.0 and 3.0). */
@@ -79,10 +79,20 @@ struct ist_session_options {
 	/* Source: stream ids start after this one, so that they never
 	 * repeat within a tunnel across reconnects. */
 	int32_t last_stream_id;
-	/* Output buffer size; 0 means 256 KiB. At least 2 * IST_MAX_FRAME. */
+	/* Output buffer size; 0 means 256 KiB. At least 2 * IST_MAX_FRAME.
+	 * DATA never takes the last IST_MAX_FRAME bytes: they are kept for
+	 * control messages (starts and resets), which are never lost. */
 	size_t out_capacity;
+	/* Live connections in the session; 0 means 64. Beyond it a
+	 * peer's STREAM_START/CONNECTION_START is refused with a reset. */
+	size_t max_connections;
+	/* Allocator for ist_session_new (tests fail the Nth); NULL: malloc. */
+	const struct ist_mem *mem;
 };
 
+/* IST_ERR_INVAL for bad options (role, format, last_stream_id < 0,
+ * out_capacity too small), IST_ERR_NOMEM (nothing leaked). cb may be
+ * NULL and each callback is optional. */
 int ist_session_new(struct ist_session **out,
     const struct ist_session_options *opt,
     const struct ist_session_callbacks *cb, void *ud);
@@ -93,7 +103,27 @@ void ist_session_free(struct ist_session *s);
  * fatal for the session (the adapter closes the WebSocket): IST_ERR_PROTO,
  * IST_ERR_ROLE, IST_ERR_DECODE, IST_ERR_TOOBIG, with e saying what the
  * peer sent. Stale or unknown-connection messages and ignorable unknown
- * types are dropped, not errors.
+ * types are dropped, not errors. Later calls return the same error.
+ *
+ * Decisions where PROTOCOL.md leaves room:
+ *  - stream id <= 0 (negative ids included): in STREAM_START,
+ *    CONNECTION_START and DATA it is IST_ERR_PROTO; a STREAM_RESET or
+ *    CONNECTION_RESET naming one is dropped (it names no stream);
+ *  - a service id that does not match [a-zA-Z0-9:_-]{1,128} in
+ *    SERVICE_IDS or STREAM_START, or more than IST_MAX_SERVICES ids:
+ *    IST_ERR_PROTO; empty SERVICE_IDS entries are skipped;
+ *  - destination: a STREAM_START always starts the stream, ending the
+ *    service's previous one (IST_END_REPLACED), even with the same id
+ *    (a restarted source); one for a service not in SERVICE_IDS is
+ *    refused with STREAM_RESET. The first STREAM_START fixes the format
+ *    for the life of the session; a later message in another format
+ *    resets its stream (IST_END_FORMAT, STREAM_RESET sent; a STREAM_START
+ *    is refused with STREAM_RESET);
+ *  - source in V3: DATA/CONNECTION_RESET without connectionId (a V2
+ *    peer) count as connection 1;
+ *  - IST_ERR_TOOBIG also when answers (resets) no longer fit in the
+ *    output buffer because it is not drained.
+ * Callbacks may call the send functions but not recv or free.
  */
 int ist_session_recv(struct ist_session *s, const uint8_t *in, size_t len,
     struct ist_err *e);
@@ -108,13 +138,18 @@ int32_t ist_session_last_stream_id(const struct ist_session *s);
 
 /*
  * Source: open a new stream to service_id with its first connection
- * (*connection_id = 1). A new stream for a service ends its old one.
- * IST_ERR_STATE before SERVICE_IDS when awaited; IST_ERR_INVAL for a
- * service not in SERVICE_IDS.
+ * (*connection_id = 1). A new stream for a service ends its old one:
+ * its live connections get on_connection_end(IST_END_REPLACED) before
+ * this returns. IST_ERR_STATE before SERVICE_IDS when awaited (or in the
+ * destination role); IST_ERR_INVAL for a service not in SERVICE_IDS, or
+ * none in V2/V3 (in V1 any service_id given is ignored);
+ * IST_ERR_AGAIN when the output buffer is full.
  */
 int ist_session_start_stream(struct ist_session *s, const char *service_id,
     uint32_t *connection_id, struct ist_err *e);
-/* Source, V3 only: one more connection on the service's active stream. */
+/* Source, V3 only: one more connection on the service's active stream.
+ * IST_ERR_STATE without an active stream or in V1/V2; IST_ERR_TOOBIG
+ * when max_connections are live. */
 int ist_session_start_connection(struct ist_session *s,
     const char *service_id, uint32_t *connection_id, struct ist_err *e);
 
@@ -122,13 +157,17 @@ int ist_session_start_connection(struct ist_session *s,
  * Queues payload as DATA messages of at most IST_MAX_PAYLOAD bytes.
  * Takes as much as fits in the output buffer: *accepted may be less than
  * len (0 when full; wait for the output to drain).
+ * IST_ERR_STATE when the connection is not live (the peer may have ended
+ * it: on_connection_end said so).
  */
 int ist_session_send_data(struct ist_session *s, const char *service_id,
     uint32_t connection_id, const uint8_t *data, size_t len,
     size_t *accepted, struct ist_err *e);
 
 /* Ends a connection from our side: CONNECTION_RESET in V3, STREAM_RESET
- * in V1/V2. Does not call on_connection_end. */
+ * in V1/V2. Does not call on_connection_end. IST_ERR_STATE when it is not
+ * live (harmless after on_connection_end); IST_ERR_AGAIN only when the
+ * control reserve itself is full (drain the output and call again). */
 int ist_session_end_connection(struct ist_session *s, const char *service_id,
     uint32_t connection_id, struct ist_err *e);
 
@@ -139,7 +178,10 @@ bool ist_session_connection_live(const struct ist_session *s,
 /* Payload bytes send_data would take now. */
 size_t ist_session_send_room(const struct ist_session *s);
 
-/* Output: pending bytes, a contiguous chunk of them, and consuming it. */
+/* Output: pending bytes, a contiguous chunk of them, and consuming it.
+ * peek returns at most IST_MAX_WS_MESSAGE bytes, so that one chunk can be
+ * sent as one WebSocket message; the pointer is valid until the next call
+ * that queues or consumes output. */
 size_t ist_session_output_pending(const struct ist_session *s);
 size_t ist_session_peek_output(const struct ist_session *s,
     const uint8_t **p);

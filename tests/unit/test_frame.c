@@ -397,6 +397,9 @@ test_garbage_is_decode_error(void **state)
 	static const uint8_t field_zero[] = { 0, 4, 0x08, 0x01, 0x00, 0x00 };
 	static const uint8_t nul_service[] = { 0, 7, 0x08, 0x02, 0x2a, 3,
 	    'S', 0, 'H' };
+	static const uint8_t short_fixed64[] = { 0, 5, 0x08, 1, 0x49, 1, 2 };
+	static const uint8_t short_fixed32[] = { 0, 4, 0x08, 1, 0x55, 1 };
+	static const uint8_t wire_type_6[] = { 0, 4, 0x08, 1, 0x4e, 0 };
 
 	(void)state;
 	expect_refused(truncated_varint, sizeof(truncated_varint),
@@ -410,6 +413,12 @@ test_garbage_is_decode_error(void **state)
 	    "field number 0");
 	expect_refused(nul_service, sizeof(nul_service), IST_ERR_DECODE,
 	    "NUL");
+	expect_refused(short_fixed64, sizeof(short_fixed64), IST_ERR_DECODE,
+	    "field 9");
+	expect_refused(short_fixed32, sizeof(short_fixed32), IST_ERR_DECODE,
+	    "field 10");
+	expect_refused(wire_type_6, sizeof(wire_type_6), IST_ERR_DECODE,
+	    "wire type 6");
 }
 
 static void
@@ -475,6 +484,9 @@ test_unknown_fields_are_flagged(void **state)
 	/* DATA stream 1 plus field 8 (varint) and field 15 (bytes). */
 	static const uint8_t f[] = { 0, 9, 0x08, 1, 0x10, 1, 0x40, 5,
 	    0x7a, 1, 'z' };
+	/* Field 9 fixed64 and field 10 fixed32, after STREAM_RESET 2. */
+	static const uint8_t fixed[] = { 0, 18, 0x08, 3, 0x10, 2,
+	    0x49, 1, 2, 3, 4, 5, 6, 7, 8, 0x55, 1, 2, 3, 4 };
 	struct got g = { 0 };
 	struct ist_err e = { 0 };
 
@@ -484,6 +496,11 @@ test_unknown_fields_are_flagged(void **state)
 	assert_true(g.m[0].has_unknown_fields);
 	assert_int_equal(g.m[0].type, IST_MSG_DATA);
 	assert_int_equal(g.m[0].stream_id, 1);
+	assert_int_equal(decode_one(fixed, sizeof(fixed), &g, &e), 0);
+	assert_int_equal(g.n, 2);
+	assert_true(g.m[1].has_unknown_fields);
+	assert_int_equal(g.m[1].type, IST_MSG_STREAM_RESET);
+	assert_int_equal(g.m[1].stream_id, 2);
 }
 
 static void
