@@ -17,7 +17,8 @@ for t in "$dir"/bin/fuzz_*; do
 	[ -d "fuzz/seeds/$name" ] && seeds="fuzz/seeds/$name"
 	echo "fuzz: $name for ${secs}s"
 	# shellcheck disable=SC2086
-	"$t" -max_total_time="$secs" -print_final_stats=1 "$corpus" $seeds \
+	"$t" -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$dir/$name-" "$corpus" $seeds \
 		2>"$dir/$name.log" || { tail -50 "$dir/$name.log"; exit 1; }
 	grep -E "stat::number_of_executed_units|Done" "$dir/$name.log" || true
 done
