@@ -576,8 +576,8 @@ ws_connect(struct ist_ws *ws)
 	i.address = ws->host;
 	i.port = ws->port;
 	i.path = ws->path;
-	i.host = ws->host;
-	i.origin = ws->host;
+	i.host = ws->host;	/* SNI, Host and the certificate name */
+	/* No Origin header: like localproxy, we are not a browser. */
 	i.ssl_connection = ws->tls ? LCCSCF_USE_SSL : 0;
 	/* lws cuts an IPv6 host at its first ':' and then checks nothing
 	 * (LWS-NOTES 1): verify_cert() checks the address instead. */
