@@ -258,6 +258,8 @@ start_stream(struct proxy *p)
 		return;
 	}
 	ist_ws_flush(p->ws);
+	/* From here a drop loses ssh's stream: no reconnecting. */
+	ist_ws_set_reconnect(p->ws, false);
 	p->phase = PH_STREAMING;
 	ist_verbose("stream to %s started (tunnel %s)",
 	    p->o.service, p->tunnel_id);
@@ -456,6 +458,19 @@ on_open(struct ist_ws *ws, const char *channel_id, void *ud)
 	/* Until SERVICE_IDS, poll_cb only watches the --wait deadline. */
 	lws_sul_schedule(p->ctx, 0, &p->sul_poll, poll_cb,
 	    (lws_usec_t)POLL_MS * LWS_US_PER_MS);
+}
+
+/* A drop before STREAM_START: ist_ws connects again; start over. */
+static void
+on_drop(struct ist_ws *ws, const struct ist_err *e, void *ud)
+{
+	struct proxy *p = ud;
+
+	(void)ws;
+	ist_verbose("tunnel %s: %s; joining again", p->tunnel_id, e->msg);
+	lws_sul_cancel(&p->sul_poll);
+	if (p->phase == PH_WAIT_IDS || p->phase == PH_WAIT_DEST)
+		p->phase = PH_CONNECTING;
 }
 
 static void
@@ -953,6 +968,7 @@ run_session(struct proxy *p, const char *token)
 	cb.session.on_data = on_data;
 	cb.session.on_connection_end = on_connection_end;
 	cb.on_open = on_open;
+	cb.on_drop = on_drop;
 	cb.on_writable = on_writable;
 	cb.on_end = on_end;
 	memset(&wo, 0, sizeof(wo));
@@ -966,6 +982,7 @@ run_session(struct proxy *p, const char *token)
 	if (!p->opened)
 		wo.last_stream_id = (int32_t)(time(NULL) % 1000000000);
 	wo.access_token = token;
+	wo.reconnect = true;	/* until STREAM_START */
 	r = ist_ws_new(&p->ws, p->ctx, &wo, &cb, p, &e);
 	if (r < 0) {
 		set_exit(p, EXIT_DATA, "error", e.msg);

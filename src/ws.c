@@ -746,6 +746,12 @@ ist_ws_pause_rx(struct ist_ws *ws, bool pause)
 }
 
 void
+ist_ws_set_reconnect(struct ist_ws *ws, bool on)
+{
+	ws->reconnect = on;
+}
+
+void
 ist_ws_close(struct ist_ws *ws)
 {
 	if (ws->closing || ws->ended)

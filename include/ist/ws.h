@@ -72,8 +72,8 @@ struct ist_ws_options {
 	const char *client_token;	/* NULL: a random one is made */
 	/* Handshake attempts on 5xx or network failure; 0 means 4. */
 	int max_attempts;
-	/* Destination: after a dropped connection, connect again (same
-	 * client token, backoff) instead of ending. */
+	/* After a dropped connection, connect again (same client token,
+	 * backoff) instead of ending; see ist_ws_set_reconnect(). */
 	bool reconnect;
 };
 
@@ -121,6 +121,9 @@ void ist_ws_flush(struct ist_ws *ws);
  * arrive after a pause.
  */
 void ist_ws_pause_rx(struct ist_ws *ws, bool pause);
+/* Turns reconnecting after a drop on or off (a source may reconnect
+ * only while no stream has started: an SSH byte stream cannot resume). */
+void ist_ws_set_reconnect(struct ist_ws *ws, bool on);
 /* Sends pending output, then a normal close; on_end(0) follows. */
 void ist_ws_close(struct ist_ws *ws);
 
