@@ -74,6 +74,12 @@ std_free(void *p, void *ud)
 
 static const struct ist_mem std_mem = { std_malloc, std_free, NULL };
 
+const struct ist_mem *
+ist_mem_default(void)
+{
+	return &std_mem;
+}
+
 const char *
 ist_msg_type_name(int type)
 {

@@ -69,20 +69,6 @@ struct ist_session {
 	size_t cap, pos, last;
 };
 
-static void *
-std_malloc(size_t size, void *ud)
-{
-	(void)ud;
-	return malloc(size);
-}
-
-static void
-std_free(void *p, void *ud)
-{
-	(void)ud;
-	free(p);
-}
-
 /* ---- lifetime ---- */
 
 int
@@ -90,7 +76,6 @@ ist_session_new(struct ist_session **out,
     const struct ist_session_options *opt,
     const struct ist_session_callbacks *cb, void *ud)
 {
-	static const struct ist_mem std_mem = { std_malloc, std_free, NULL };
 	const struct ist_mem *mem;
 	struct ist_session *s = NULL;
 	size_t cap, nconns;
@@ -113,7 +98,7 @@ ist_session_new(struct ist_session **out,
 	    DEFAULT_MAX_CONNS;
 	if (nconns > 65536)
 		return IST_ERR_INVAL;
-	mem = opt->mem ? opt->mem : &std_mem;
+	mem = opt->mem ? opt->mem : ist_mem_default();
 
 	if (!(s = mem->malloc(sizeof(*s), mem->ud)))
 		goto out;

@@ -71,6 +71,9 @@ struct ist_mem {
 	void *ud;
 };
 
+/* malloc/free as a struct ist_mem: what NULL stands for. */
+const struct ist_mem *ist_mem_default(void);
+
 /* A decoded Message has at most this many fields (the largest real one
  * has 10); more is refused as IST_ERR_DECODE. It bounds decoder memory. */
 #define IST_FRAME_MAX_FIELDS 256u
