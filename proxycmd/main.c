@@ -144,7 +144,7 @@ usage(FILE *f)
 "                          v1 for AWS IoT Device Client and localproxy V1\n"
 "  --api-endpoint URL      IoT Secure Tunneling API endpoint override\n"
 "  --proxy-endpoint EP     data-plane endpoint override (host[:port])\n"
-"  --ca-file FILE          CA bundle instead of the system's\n"
+"  --ca-file FILE          extra CAs to trust (default: AWS_CA_BUNDLE)\n"
 "  -v                      more messages (repeatable, up to -vvvv)\n"
 "  -q                      quiet: errors only, no progress line\n"
 "  --log-file FILE         messages to FILE instead of stderr\n"

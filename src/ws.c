@@ -834,8 +834,9 @@ ist_ws_context_new(struct lws_context **out,
 			goto out;
 		}
 		fclose(f);
+		/* Extra trust, as for the API calls: lws loads the system's
+		 * CAs as well. */
 		info.client_ssl_ca_filepath = o->ca_file;
-		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	}
 	/* lws would apply a lowercase http_proxy by itself to wss too. */
 	unsetenv("http_proxy");
