@@ -10,17 +10,17 @@
 #   (b) ssh with ProxyCommand nc 127.0.0.1 PORT (the reference),
 #   (c) ssh with ProxyCommand iot-ssh-proxy, through the emulator and the
 #       agent.
-# Prints a Markdown table with the figures and the ratios (c)/(b) and
-# (c)/(a), then a timeline of one session setup through (c) (-v), then
-# (unless --quick) the protocol core's instructions per byte (callgrind).
+# Prints Markdown tables: the figures with the ratios (c)/(b) and (c)/(a);
+# the resource use of the ProxyCommands, the emulator and the agent; a
+# timeline of one session setup through (c) (-v); the protocol core's
+# instructions per byte (bench/core.c under callgrind).
 # Everything it starts is stopped by PID on exit (lib.sh's trap).
 set -eu
 cd "$(dirname "$0")/.."
 
 rounds=5
-quick=0
 case "${1:-}" in
---quick) rounds=3; quick=1 ;;
+--quick) rounds=3 ;;
 "") ;;
 *) echo "usage: bench/run.sh [--quick]" >&2; exit 1 ;;
 esac
@@ -59,7 +59,7 @@ Host nc
 	Port $SSHD_PORT
 	ProxyCommand $wrap nc 127.0.0.1 $SSHD_PORT
 Host kiosk-17
-	ProxyCommand $wrap $proxy %h %p
+	ProxyCommand $wrap $proxy -v %h %p 2>> $T/proxy-v.log
 Host kiosk-17-v
 	ProxyCommand $proxy -vv --thing kiosk-17 %h %p
 CONF
@@ -71,4 +71,5 @@ head -c $((64 << 20)) /dev/urandom > "$T/bulk.bin"
 "$IST_PY" "$IST_SRC/bench/sshbench.py" --config "$T/bench_ssh_config" \
 	--rounds "$rounds" --file "$T/bulk.bin" --ru-dir "$BENCH_RU" \
 	--agent-pid "$AGENT_PID" --emu-pid "$EMU_PID" \
-	--timeline kiosk-17-v --timeline-ref direct ${BENCH_ONLY_TIMELINE:+--only-timeline}
+	--timeline kiosk-17-v --timeline-ref direct \
+	--core "$IST_BIN/ist-bench-core" --proxy-log "$T/proxy-v.log"

@@ -109,19 +109,32 @@ def ru_clear(args):
         os.unlink(os.path.join(args.ru_dir, f))
 
 
-def ru_collect(args, host):
+def ru_read(args):
+    """The complete figures in the folder: (cpu_s, maxrss_bytes) each."""
+    got = []
+    for f in os.listdir(args.ru_dir):
+        if not f.endswith(".ru"):
+            continue
+        with open(os.path.join(args.ru_dir, f)) as fh:
+            words = fh.read().split()
+        if len(words) >= 4 and words[-4].replace(".", "").isdigit():
+            # elapsed user system maxrss_kb (after a "Command exited
+            # with non-zero status" line, if any)
+            _, user, sys_, rss = words[-4:]
+            got.append((float(user) + float(sys_), int(rss) * 1024))
+    return got
+
+
+def ru_collect(args, host, n=1):
     """The ProxyCommand's figures from GNU time (bench/ru-wrap.sh): it
     writes them when the command exits, which for iot-ssh-proxy is after
-    CloseTunnel, a little after ssh itself returned."""
+    CloseTunnel, a little after ssh itself returned. Waiting for them
+    also keeps one session's closing out of the next one's figures."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for f in os.listdir(args.ru_dir):
-            with open(os.path.join(args.ru_dir, f)) as fh:
-                words = fh.read().split()
-            if len(words) >= 4 and words[-4].replace(".", "").isdigit():
-                # elapsed user system maxrss_kb
-                _, user, sys_, rss = words[-4:]
-                return float(user) + float(sys_), int(rss) * 1024
+        got = ru_read(args)
+        if len(got) >= n:
+            return got[0]
         time.sleep(0.02)
     sys.exit("sshbench: no resource figures from the ProxyCommand of %s"
              % host)
@@ -265,6 +278,8 @@ def timeline(args, host):
     rc = p.wait()
     events.append((time.monotonic() - t0, "ssh exits (%d)" % rc))
     th.join()
+    if rc != 0:
+        sys.exit("sshbench: ssh -v %s true: exit %d" % (host, rc))
     return sorted(events, key=lambda e: e[0])
 
 
@@ -272,6 +287,63 @@ def timeline(args, host):
 
 def ratio(c, ref):
     return "%.2f" % (c / ref) if ref else "-"
+
+
+# -- protocol core under callgrind ---------------------------------------------
+
+CORE_FUNCS = ["ist_session_send_data", "ist_session_recv"]
+
+
+def callgrind(args, mib):
+    out = os.path.join(args.ru_dir, "callgrind.%d" % mib)
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
+    cmd += ["--toggle-collect=" + f for f in CORE_FUNCS]
+    subprocess.run(cmd + [args.core, str(mib)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                         check=True, capture_output=True,
+                         text=True).stdout
+    incl = {}
+    for line in ann.splitlines():
+        m = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
+        if not m:
+            continue
+        n = int(m.group(1).replace(",", ""))
+        name = m.group(2)
+        if "PROGRAM TOTALS" in name:
+            incl["total"] = n
+        elif "memcpy" in name or "memmove" in name:
+            incl["memcpy"] = incl.get("memcpy", 0) + n
+        else:
+            for f in CORE_FUNCS:
+                if re.search(r":%s \[" % f, name):
+                    incl[f] = n
+    return incl
+
+
+def print_core(args):
+    """Instructions per byte of the protocol core: the difference of two
+    runs (8 and 32 MiB) divided by the bytes, so that set-up cancels."""
+    lo, hi = 8, 32
+    a = callgrind(args, lo)
+    b = callgrind(args, hi)
+    nbytes = (hi - lo) << 20
+
+    def per_byte(k):
+        return (b.get(k, 0) - a.get(k, 0)) / nbytes
+
+    print("Protocol core (bench/core.c: source session_send_data, its "
+          "output into a destination's session_recv; callgrind, "
+          "instructions per payload byte, %d-%d MiB difference):"
+          % (hi, lo))
+    print()
+    print("| function | instructions/byte |")
+    print("| --- | ---: |")
+    for f in CORE_FUNCS:
+        print("| %s (inclusive) | %.3f |" % (f, per_byte(f)))
+    print("| both | %.3f |" % per_byte("total"))
+    print("| of which memcpy | %.3f |" % per_byte("memcpy"))
+    print()
 
 
 def print_timeline(args):
@@ -293,6 +365,21 @@ def print_timeline(args):
     print()
 
 
+def print_machine(when):
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print("%s, %s: %d CPUs (%s), load average %s" % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), when,
+        os.cpu_count(), model, load))
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
@@ -305,16 +392,19 @@ def main():
     ap.add_argument("--timeline", help="host for the setup timeline")
     ap.add_argument("--timeline-ref", help="reference host for it")
     ap.add_argument("--only-timeline", action="store_true")
+    ap.add_argument("--core", help="ist-bench-core, for callgrind")
+    ap.add_argument("--proxy-log", help="stderr of (c)'s proxy at -v")
     args = ap.parse_args()
 
-    if args.timeline:
+    if args.only_timeline:
         print_timeline(args)
-        if args.only_timeline:
-            return
+        return
+    print_machine("at the start")
     mib = os.path.getsize(args.file) / (1 << 20)
     up = {k: [] for k, _, _ in PATHS}
     down = {k: [] for k, _, _ in PATHS}
     setup = {k: [] for k, _, _ in PATHS}
+    joined = []
     pcpu = {k: [] for k, _, _ in PATHS}
     prss = {k: [] for k, _, _ in PATHS}
     agent = Daemon(args.agent_pid)
@@ -325,9 +415,16 @@ def main():
               file=sys.stderr)
         for k, host, _ in PATHS:
             ru_clear(args)
+            if k == "c" and args.proxy_log:
+                open(args.proxy_log, "w").close()
             setup[k].append(setup_time(args, host))
             if k != "a":
                 ru_collect(args, host)
+            if k == "c" and args.proxy_log:
+                with open(args.proxy_log) as f:
+                    m = re.search(r"joined after (\d+) ms", f.read())
+                if m:
+                    joined.append(int(m.group(1)) / 1e3)
         for k, host, _ in PATHS:
             ru_clear(args)
             if k == "c":
@@ -349,6 +446,7 @@ def main():
 
     print("sshbench: interactive, %d samples per path" % args.samples,
           file=sys.stderr)
+    ru_clear(args)
     sessions = [Interactive(args, host) for _, host, _ in PATHS]
     for i in range(10):  # warm up
         for s in sessions:
@@ -362,6 +460,7 @@ def main():
     for (k, _, _), s in zip(PATHS, sessions):
         lat[k] = (statistics.median(s.samples), p99(s.samples))
         s.close()
+    ru_collect(args, "the interactive sessions", 2)
 
     med = statistics.median
     rows = []
@@ -375,6 +474,11 @@ def main():
     row("download %d MiB, MiB/s" % mib, [med(down[k]) for k in "abc"],
         "%.1f")
     row("`ssh host true`, ms", [med(setup[k]) * 1e3 for k in "abc"], "%.0f")
+    row("`ssh host true`, fastest, ms", [min(setup[k]) * 1e3 for k in "abc"],
+        "%.0f")
+    if joined:
+        rows.append("| (c): of it, waiting for the device to join "
+                    "(proxy -v), ms | | | %.0f | | |" % (med(joined) * 1e3))
     row("keystroke round trip, median, ms", [lat[k][0] * 1e3 for k in "abc"],
         "%.3f")
     row("keystroke round trip, p99, ms", [lat[k][1] * 1e3 for k in "abc"],
@@ -398,6 +502,12 @@ def main():
         med(emu.cpu), med(emu.rss) / 2**20))
     print("| (c) iot-tunnel-agent | %.2f | %.1f |" % (
         med(agent.cpu), med(agent.rss) / 2**20))
+    print()
+    print_machine("at the end")
+    if args.timeline:
+        print_timeline(args)
+    if args.core:
+        print_core(args)
 
 
 if __name__ == "__main__":
