@@ -405,6 +405,8 @@ def main():
     down = {k: [] for k, _, _ in PATHS}
     setup = {k: [] for k, _, _ in PATHS}
     joined = []
+    scpu = {k: [] for k, _, _ in PATHS}
+    srss = {k: [] for k, _, _ in PATHS}
     pcpu = {k: [] for k, _, _ in PATHS}
     prss = {k: [] for k, _, _ in PATHS}
     agent = Daemon(args.agent_pid)
@@ -419,7 +421,9 @@ def main():
                 open(args.proxy_log, "w").close()
             setup[k].append(setup_time(args, host))
             if k != "a":
-                ru_collect(args, host)
+                cpu, rss = ru_collect(args, host)
+                scpu[k].append(cpu)
+                srss[k].append(rss)
             if k == "c" and args.proxy_log:
                 with open(args.proxy_log) as f:
                     m = re.search(r"joined after (\d+) ms", f.read())
@@ -489,18 +493,21 @@ def main():
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     print()
-    print("Resource use during the %d MiB upload (median of %d rounds; for "
-          "the ProxyCommand, its whole life: setup, transfer, close):"
-          % (mib, args.rounds))
+    print("Resource use (median of %d rounds): the ProxyCommands over their "
+          "whole life (setup, transfer, close), for the %d MiB upload and "
+          "for `ssh host true`; the emulator and the agent during the "
+          "upload:" % (args.rounds, mib))
     print()
     print("| process | CPU s | peak RSS, MiB |")
     print("| --- | ---: | ---: |")
-    print("| (b) nc | %.2f | %.1f |" % (med(pcpu["b"]), med(prss["b"]) / 2**20))
-    print("| (c) iot-ssh-proxy | %.2f | %.1f |" % (med(pcpu["c"]),
-                                                 med(prss["c"]) / 2**20))
-    print("| (c) iot-tunnel-emulator | %.2f | %.1f |" % (
+    for k, name in (("b", "nc"), ("c", "iot-ssh-proxy")):
+        print("| (%s) %s, upload | %.2f | %.1f |" % (
+            k, name, med(pcpu[k]), med(prss[k]) / 2**20))
+        print("| (%s) %s, `ssh host true` | %.2f | %.1f |" % (
+            k, name, med(scpu[k]), med(srss[k]) / 2**20))
+    print("| (c) iot-tunnel-emulator, upload | %.2f | %.1f |" % (
         med(emu.cpu), med(emu.rss) / 2**20))
-    print("| (c) iot-tunnel-agent | %.2f | %.1f |" % (
+    print("| (c) iot-tunnel-agent, upload | %.2f | %.1f |" % (
         med(agent.cpu), med(agent.rss) / 2**20))
     print()
     print_machine("at the end")
