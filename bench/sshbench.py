@@ -4,11 +4,13 @@
 Runs ssh against the hosts of an ssh_config written by bench/run.sh:
 "direct" (a), "nc" (b, the reference) and "kiosk-17" (c, iot-ssh-proxy
 through the emulator and the agent); every round measures the three in
-turn, so that a load on the machine hits them alike. Prints a Markdown
-table of medians and the ratios (c)/(b) and (c)/(a).
+turn, so that a load on the machine hits them alike. Prints Markdown
+tables: medians with the ratios (c)/(b) and (c)/(a), resource use, a
+timeline of one session setup, the protocol core's instructions per byte.
 
 Usage: sshbench.py --config FILE --rounds N --file BULK --ru-dir DIR
-                   --agent-pid PID --emu-pid PID
+                   --agent-pid PID --emu-pid PID [--proxy-log FILE]
+                   [--timeline HOST --timeline-ref HOST] [--core BIN]
 """
 
 import argparse
@@ -252,8 +254,7 @@ def timeline(args, host):
     own milestones and, through a ProxyCommand run with -v, the proxy's
     steps (ssh hands its stderr to the ProxyCommand)."""
     t0 = time.monotonic()
-    p = subprocess.Popen(ssh_cmd(args, host, "true")[:1] + ["-v"] +
-                         ssh_cmd(args, host, "true")[1:],
+    p = subprocess.Popen([SSH, "-v", "-F", args.config, host, "true"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     events = []
