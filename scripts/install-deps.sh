@@ -7,7 +7,7 @@ PKGS="cmake make gcc pkg-config clang libclang-rt-14-dev
 libwebsockets-dev libcurl4-openssl-dev libssl-dev libcjson-dev liblua5.4-dev
 libprotobuf-c-dev protobuf-c-compiler libmosquitto-dev libcmocka-dev
 openssh-server openssh-client mosquitto mosquitto-clients awscli openssl
-python3 python3-botocore procps"
+python3 python3-botocore procps netcat-openbsd time valgrind"
 
 missing=""
 for p in $PKGS; do
