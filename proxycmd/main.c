@@ -40,7 +40,8 @@
 
 #define PROG "iot-ssh-proxy"
 #define PROGRESS_AFTER_MS 2000
-#define POLL_FAST_MS 250	/* DescribeTunnel interval, first 5 s */
+#define POLL_FIRST_MS 100	/* DescribeTunnel interval, first second */
+#define POLL_FAST_MS 250	/* DescribeTunnel interval, up to 5 s */
 #define POLL_MS 1000
 #define STOP_GRACE_US (3 * LWS_US_PER_SEC)
 
@@ -354,11 +355,12 @@ poll_cb(lws_sorted_usec_list_t *sul)
 			    "tunnel %s (up to %ld s)...\n", p->target.thing,
 			    p->tunnel_id, p->o.wait_s);
 	}
-	/* A device on MQTT usually joins within a second: look often at
-	 * first, then settle to once a second. */
+	/* A device on MQTT usually joins within a second, and every poll
+	 * it misses by adds to ssh's setup time: look often at first, then
+	 * settle to once a second (AWS throttles DescribeTunnel). */
 	lws_sul_schedule(p->ctx, 0, &p->sul_poll, poll_cb,
-	    (lws_usec_t)(waited < 5000 ? POLL_FAST_MS : POLL_MS) *
-	    LWS_US_PER_MS);
+	    (lws_usec_t)(waited < 1000 ? POLL_FIRST_MS :
+	    waited < 5000 ? POLL_FAST_MS : POLL_MS) * LWS_US_PER_MS);
 }
 
 /* --- tunnel session callbacks --- */
