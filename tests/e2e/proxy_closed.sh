@@ -9,7 +9,7 @@ rm -f "$T/proxy.last.rc"
 "$SSH" -F "$T/ssh_config" kiosk-17 'echo started; exec sleep 60' \
 	> "$T/out" 2> "$T/ssh.err" &
 ssh_pid=$!
-wait_for "$T/out" started 20
+wait_for "$T/out" started
 id=$(tunnels_for kiosk-17 | head -n 1)
 aws_emu iotsecuretunneling close-tunnel --tunnel-id "$id" > /dev/null
 wait "$ssh_pid" || true

@@ -76,7 +76,7 @@ agent_oneshot() {
 }
 emu_admin handshake '{"count": 2, "side": "destination"}' > /dev/null
 agent_oneshot retry
-wait_for "$alog" "connected as destination" 60
+wait_for "$alog" "connected as destination"
 log=$(cat "$EMU_LOG")
 assert_contains "$log" "tunnel $id: destination handshake 2 refused with \
 503 (client token: same)"

@@ -47,10 +47,10 @@ pid=$!
 i=0
 while [ -z "$(tunnels_for kiosk-18)" ]; do
 	i=$((i + 1))
-	[ "$i" -lt 100 ] || fail "no tunnel for kiosk-18"
+	[ "$i" -lt 600 ] || fail "no tunnel for kiosk-18"
 	sleep 0.1
 done
-wait_for "$T/term.err" "waiting for thing kiosk-18" 20
+wait_for "$T/term.err" "waiting for thing kiosk-18"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
