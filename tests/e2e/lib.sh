@@ -39,7 +39,16 @@ export T
 _ist_pids=()
 
 _ist_cleanup() {
-	local rc=$? p
+	local rc=$? p i=0
+	# lib-ssh.sh's ProxyCommand wrappers outlive ssh while the proxy
+	# closes its tunnel: let them finish (30 s at most) before their
+	# servers and $T go, or they linger, writing into a removed $T.
+	for p in "$T"/proxy.??????; do
+		while [ -e "$p" ] && [ ! -e "$p.rc" ] && [ "$i" -lt 300 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+	done
 	for p in "${_ist_pids[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
