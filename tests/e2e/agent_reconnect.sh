@@ -14,7 +14,7 @@ write_ssh_config --keep-tunnel
 out=$(ssh_dev kiosk-17 'echo first')
 assert_eq "$out" first "first session"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 assert_eq "$(count "$AGENT_LOG" "connected as destination")" 1 "joins"
 
 emu_admin drop "{\"tunnelId\":\"$id\",\"side\":\"destination\",\"abrupt\":true}" \

@@ -35,7 +35,7 @@ aws_emu iotsecuretunneling open-tunnel \
 	> "$T/open.json" || fail "open"
 id=$(json_get "$T/open.json" tunnelId)
 wait_for "$sub" "$topic"
-line=$(grep -F "$topic" "$sub" | head -n 1)
+line=$(grep -F "$topic" "$sub" | sed -n 1p)
 assert_eq "${line%% *}" 1 "QoS"
 nth_notify 1 > "$T/n1.json"
 assert_eq "$(json_get "$T/n1.json" clientAccessToken)" \

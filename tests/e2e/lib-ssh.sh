@@ -161,6 +161,8 @@ last_proxy_err() {
 	cat "$T/proxy.last.err" 2>/dev/null || true
 }
 
+# Take the first with "sed -n 1p", not "head -n 1": head exits early and,
+# under pipefail, the writer's SIGPIPE fails the test.
 tunnels_for() {
 	aws_emu iotsecuretunneling list-tunnels --thing-name "$1" \
 		> "$T/list.json"

@@ -224,7 +224,7 @@ start_emulator() {
 		[ "$i" -lt 600 ] || fail "emulator did not start"
 		sleep 0.1
 	done
-	EMU_URL=$(sed -n 's/^listening //p' "$T/emulator.out" | head -n 1)
+	EMU_URL=$(sed -n 's/^listening //p' "$T/emulator.out" | sed -n 1p)
 	EMU_PORT=${EMU_URL##*:}
 	export EMU_URL EMU_PORT EMU_PID EMU_LOG
 }

@@ -10,7 +10,7 @@ rm -f "$T/proxy.last.rc"
 	> "$T/out" 2> "$T/ssh.err" &
 ssh_pid=$!
 wait_for "$T/out" started
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 aws_emu iotsecuretunneling close-tunnel --tunnel-id "$id" > /dev/null
 wait "$ssh_pid" || true
 assert_eq "$(last_proxy_rc)" 6 "proxy exit status"

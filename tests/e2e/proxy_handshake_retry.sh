@@ -22,7 +22,7 @@ assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
 err=$(last_proxy_err)
 assert_contains "$err" "WebSocket handshake with HTTP 503; trying again" \
 	"proxy log"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 log=$(cat "$EMU_LOG")
 assert_contains "$log" \
 	"tunnel $id: source handshake 1 refused with 503 (client token: first)"
@@ -49,7 +49,7 @@ assert_contains "$err" \
 	"proxy message"
 assert_not_contains "$err" "trying again" "proxy message"
 assert_not_contains "$err" "attempts" "proxy message"
-id2=$(tunnels_for kiosk-17 | head -n 1)
+id2=$(tunnels_for kiosk-17 | sed -n 1p)
 [ "$id2" != "$id" ] || fail "no second tunnel"
 log=$(cat "$EMU_LOG")
 assert_contains "$log" \

@@ -24,7 +24,7 @@ ssh_dev kiosk-17 true 2> "$T/ssh.err"
 set -e
 assert_eq "$(last_proxy_rc)" 4 "proxy exit status"
 assert_contains "$(last_proxy_err)" "did not join" "proxy message"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel"
 wait_tunnel_status "$id" CLOSED
 

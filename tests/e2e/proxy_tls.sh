@@ -29,7 +29,7 @@ start_v6_emulator() {
 		[ "$i" -lt 600 ] || fail "emulator on ::1 did not start"
 		sleep 0.1
 	done
-	EMU6_URL=$(sed -n 's/^listening //p' "$T/emu6.out" | head -n 1)
+	EMU6_URL=$(sed -n 's/^listening //p' "$T/emu6.out" | sed -n 1p)
 	EMU6_PORT=${EMU6_URL##*:}
 }
 
