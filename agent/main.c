@@ -293,8 +293,32 @@ mqtt_on_connect(struct mosquitto *m, void *ud, int rc)
 		ist_error("MQTT subscribe to %s: %s", ag->topic,
 		    mosquitto_strerror(rc));
 	else
-		ist_info("MQTT connected to %s:%d; waiting on %s",
+		ist_verbose("MQTT connected to %s:%d; subscribing to %s",
 		    ag->mqtt_host, ag->mqtt_port, ag->topic);
+}
+
+/*
+ * SUBACK: only from here on does the broker deliver notifications (it
+ * keeps none for a topic nobody subscribed to), so only now is the agent
+ * waiting; saying so at CONNACK let a notify published in between look
+ * delivered when it was dropped.
+ */
+static void
+mqtt_on_subscribe(struct mosquitto *m, void *ud, int mid, int n,
+    const int *granted)
+{
+	struct agent *ag = ud;
+
+	(void)m;
+	(void)mid;
+	if (n < 1 || granted[0] > 2) {
+		ist_error("MQTT broker %s:%d refused the subscription to %s "
+		    "(check the broker's ACL for this client)",
+		    ag->mqtt_host, ag->mqtt_port, ag->topic);
+		return;
+	}
+	ist_info("MQTT connected to %s:%d; waiting on %s", ag->mqtt_host,
+	    ag->mqtt_port, ag->topic);
 }
 
 static void
@@ -392,6 +416,7 @@ mqtt_start(struct agent *ag, struct ist_err *e)
 	mosquitto_connect_callback_set(ag->mosq, mqtt_on_connect);
 	mosquitto_disconnect_callback_set(ag->mosq, mqtt_on_disconnect);
 	mosquitto_message_callback_set(ag->mosq, mqtt_on_message);
+	mosquitto_subscribe_callback_set(ag->mosq, mqtt_on_subscribe);
 	rc = mosquitto_connect(ag->mosq, ag->mqtt_host, ag->mqtt_port, 60);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* Not fatal: a device often boots before its network. */

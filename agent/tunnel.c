@@ -1,13 +1,13 @@
 /*
  * tunnel.c: a destination tunnel and its local connections (tunnel.h).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
+#include "ist/num.h"
 #include "ist/ws.h"
 #include "tunnel.h"
 
@@ -562,7 +562,6 @@ agent_parse_hostport(const char *s, char *host, size_t hostlen, int *port,
 {
 	const char *h = s, *colon = NULL;
 	size_t n;
-	char *end;
 	long v;
 
 	if (*h == '[') {
@@ -586,9 +585,7 @@ agent_parse_hostport(const char *s, char *host, size_t hostlen, int *port,
 	memcpy(host, h, n);
 	host[n] = '\0';
 	if (colon) {
-		errno = 0;
-		v = strtol(colon + 1, &end, 10);
-		if (errno || end == colon + 1 || *end || v < 1 || v > 65535)
+		if (ist_num_parse_long(colon + 1, 1, 65535, &v) < 0)
 			return ist_err_set(e, IST_ERR_CONFIG, "%s: bad port",
 			    s);
 		*port = (int)v;

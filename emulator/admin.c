@@ -299,6 +299,24 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 		ist_info("fault: delaying %d %s answers by %d ms", v2,
 		    f->delay_op[0] ? f->delay_op : "API", v);
 		*out = ok(status);
+	} else if (!strcmp(what, "handshake")) {
+		const cJSON *sd = cJSON_GetObjectItemCaseSensitive(in, "side");
+
+		side = EMU_SOURCE;
+		if (get_int(in, "count", 1, 0, 1000000, &v) ||
+		    get_int(in, "status", 503, 400, 599, &v2) ||
+		    (sd && get_side(in, &side) != 0)) {
+			*out = bad(status, "handshake: {count, status "
+			    "(400-599), side (source or destination; any)}");
+			goto out;
+		}
+		f->hs_fail_count = v;
+		f->hs_fail_status = v2;
+		f->hs_fail_side = sd ? (int)side : -1;
+		ist_info("fault: the next %d %sdata-plane handshakes are "
+		    "refused with %d", v, !sd ? "" : side == EMU_SOURCE ?
+		    "source " : "destination ", v2);
+		*out = ok(status);
 	} else if (!strcmp(what, "reset")) {
 		memset(f, 0, sizeof(*f));
 		*out = ok(status);
@@ -366,7 +384,8 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 	} else {
 		*status = 404;
 		*out = emu_api_error("NotFound", "admin endpoints: fail, "
-		    "delay, reset, drop, stall, bandwidth, send, expire");
+		    "delay, handshake, reset, drop, stall, bandwidth, send, "
+		    "expire");
 	}
 out:
 	cJSON_Delete(in);

@@ -56,6 +56,9 @@ struct emu_faults {
 	int delay_ms;
 	char fail_op[64];	/* only this operation; "" any */
 	char delay_op[64];
+	int hs_fail_count;	/* next data-plane handshakes to refuse */
+	int hs_fail_status;	/* with this HTTP status */
+	int hs_fail_side;	/* only this enum emu_side; -1 any */
 };
 
 /* Does a fault limited to operation op ("" any) apply to X-Amz-Target? */
@@ -92,6 +95,11 @@ struct emu_tside {
 	double state_at;       /* connection state lastUpdatedAt */
 	struct emu_queue q;    /* messages waiting to go to this side */
 	bool sender_paused;    /* the other side is paused because of q */
+	/* Handshakes refused by fault injection since the last accepted
+	 * one, and the client token of the last of them (never logged:
+	 * only compared, so that tests see a retry keep its token). */
+	int hs_refused;
+	char hs_client_token[129];
 };
 
 struct emu_tunnel {

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "emu.h"
+#include "ist/num.h"
 
 static volatile sig_atomic_t stop;
 static struct lws_context *sig_ctx;
@@ -219,20 +220,6 @@ out:
 	return r;
 }
 
-static int
-parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static void
 lws_log_emit(int level, const char *line)
 {
@@ -306,7 +293,7 @@ main(int argc, char **argv)
 				goto out;
 			break;
 		case 'm':
-			if (parse_int(optarg, 0, 1000000, &v) != 0) {
+			if (ist_num_parse_long(optarg, 0, 1000000, &v) != 0) {
 				ist_error("--max-open-tunnels: want a number");
 				goto out;
 			}
@@ -315,7 +302,7 @@ main(int argc, char **argv)
 		case 'M': mqtt = optarg; break;
 		case 'A': emu.admin = true; break;
 		case 'S':
-			if (parse_int(optarg, 1, 60, &v) != 0) {
+			if (ist_num_parse_long(optarg, 1, 60, &v) != 0) {
 				ist_error("--seconds-per-minute: want 1..60");
 				goto out;
 			}
@@ -335,7 +322,7 @@ main(int argc, char **argv)
 
 	colon = strrchr(listen, ':');
 	if (!colon || (size_t)(colon - listen) >= sizeof(host) ||
-	    parse_int(colon + 1, 0, 65535, &port) != 0) {
+	    ist_num_parse_long(colon + 1, 0, 65535, &port) != 0) {
 		ist_error("--listen %s: want HOST:PORT", listen);
 		goto out;
 	}

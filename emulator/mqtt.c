@@ -12,7 +12,6 @@
  * later was never reached). So the first connect is retried from an lws
  * timer, and the thread starts once a connect got under way.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <mosquitto.h>
 
 #include "emu.h"
+#include "ist/num.h"
 
 #define CONNECT_WAIT_SECS 5
 #define MAX_HELD 64 /* notifications kept while the broker is away */
@@ -160,7 +160,7 @@ emu_mqtt_start(struct lws_context *ctx, const char *hostport,
 	struct emu_mqtt *m = NULL;
 	const char *colon = strrchr(hostport, ':');
 	struct timespec until;
-	char id[64], *end;
+	char id[64];
 	long port;
 	int r = IST_ERR_CONFIG;
 
@@ -169,9 +169,7 @@ emu_mqtt_start(struct lws_context *ctx, const char *hostport,
 	    (size_t)(colon - hostport) >= sizeof(m->host)) {
 		return ist_err_set(e, IST_ERR_CONFIG, "want HOST:PORT");
 	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || port < 1 || port > 65535)
+	if (ist_num_parse_long(colon + 1, 1, 65535, &port) < 0)
 		return ist_err_set(e, IST_ERR_CONFIG, "bad port");
 	m = calloc(1, sizeof(*m));
 	if (!m)

@@ -504,6 +504,47 @@ client_token_ok(const char *s)
 	return true;
 }
 
+/* How ctok compares with the client token of the side's last refused
+ * handshake: what the logs say instead of the token itself. */
+static const char *
+client_token_vs_last(const struct emu_tside *s, const char *ctok)
+{
+	if (!ctok)
+		return "none";
+	if (!s->hs_refused)
+		return "first";
+	return strcmp(ctok, s->hs_client_token) ? "different" : "same";
+}
+
+/*
+ * Fault injection: refuses a handshake that passed every check with the
+ * injected status, as the service does when it is in trouble (5xx) or
+ * refuses for a reason we do not model (4xx). 1 if it did (r set).
+ */
+static int
+inject_handshake_fault(struct emu *emu, struct lws *wsi,
+    struct emu_tunnel *t, enum emu_side side, const char *ctok,
+    const char *channel, int *r)
+{
+	struct emu_faults *f = &emu->faults;
+	struct emu_tside *s = &t->side[side];
+
+	if (!f->hs_fail_count ||
+	    (f->hs_fail_side >= 0 && f->hs_fail_side != (int)side))
+		return 0;
+	f->hs_fail_count--;
+	ist_info("fault: tunnel %s: %s handshake %d refused with %d "
+	    "(client token: %s)", t->id, emu_side_name(side),
+	    s->hs_refused + 1, f->hs_fail_status,
+	    client_token_vs_last(s, ctok));
+	s->hs_refused++;
+	snprintf(s->hs_client_token, sizeof(s->hs_client_token), "%s",
+	    ctok ? ctok : "");
+	*r = refuse(wsi, (unsigned)f->hs_fail_status, channel,
+	    "injected failure (fault injection)");
+	return 1;
+}
+
 int
 emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
 {
@@ -625,6 +666,18 @@ emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
 	} else if (t->side[side].spent) {
 		r = refuse(wsi, 401, channel, "access token already used");
 		goto out;
+	}
+
+	if (inject_handshake_fault(emu, wsi, t, side, ctok, channel, &r))
+		goto out;
+	if (t->side[side].hs_refused) {
+		ist_info("fault: tunnel %s: %s handshake accepted after %d "
+		    "refused (client token: %s)", t->id, emu_side_name(side),
+		    t->side[side].hs_refused,
+		    client_token_vs_last(&t->side[side], ctok));
+		t->side[side].hs_refused = 0;
+		memset(t->side[side].hs_client_token, 0,
+		    sizeof(t->side[side].hs_client_token));
 	}
 
 	emu->pending.wsi = wsi;

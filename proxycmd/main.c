@@ -35,6 +35,7 @@
 #include "ist/api.h"
 #include "ist/aws.h"
 #include "ist/hooks.h"
+#include "ist/num.h"
 #include "ist/ws.h"
 #include "stdio_pump.h"
 
@@ -582,20 +583,6 @@ handle_signal(struct proxy *p)
 /* --- setup --- */
 
 static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 add_tag(struct opts *o, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -689,14 +676,14 @@ parse_args(struct opts *o, int argc, char **argv)
 				return -1;
 			break;
 		case O_TIMEOUT:
-			if (parse_long(optarg, 1, 720, &o->timeout_min) < 0) {
+			if (ist_num_parse_long(optarg, 1, 720, &o->timeout_min) < 0) {
 				fprintf(stderr, PROG ": --timeout %s: expected "
 				    "minutes, 1 to 720\n", optarg);
 				return -1;
 			}
 			break;
 		case O_WAIT:
-			if (parse_long(optarg, 1, 86400, &o->wait_s) < 0) {
+			if (ist_num_parse_long(optarg, 1, 86400, &o->wait_s) < 0) {
 				fprintf(stderr, PROG ": --wait %s: expected "
 				    "seconds, 1 to 86400\n", optarg);
 				return -1;
@@ -737,7 +724,7 @@ parse_args(struct opts *o, int argc, char **argv)
 	}
 	o->host = argv[optind];
 	if (optind + 1 < argc) {
-		if (parse_long(argv[optind + 1], 1, 65535, &v) < 0) {
+		if (ist_num_parse_long(argv[optind + 1], 1, 65535, &v) < 0) {
 			fprintf(stderr, PROG ": bad port %s\n",
 			    argv[optind + 1]);
 			return -1;

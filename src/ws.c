@@ -226,7 +226,7 @@ handshake_failed(struct ist_ws *ws, struct lws *wsi, const char *why)
 	if (status >= 400 && status < 500) {
 		ist_err_set(&e, IST_ERR_NET,
 		    "the tunnel service refused the WebSocket handshake "
-		    "with HTTP %d%s", status,
+		    "with HTTP %d%s (a 4xx is final: not retried)", status,
 		    status == 401 || status == 403 ?
 		    ": the access token is wrong, already used, expired, "
 		    "or the tunnel is closed" : "");

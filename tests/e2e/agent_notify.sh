@@ -18,7 +18,7 @@ pub -m '{"clientAccessToken":"x","clientMode":"destination","region":"../../etc"
 head -c 20000 /dev/zero | tr '\0' a > "$T/big"
 pub -f "$T/big"
 pub -m '{"clientAccessToken":"AQGAAXbogus","clientMode":"destination","region":"us-east-1","services":["SSH"]}'
-wait_for "$AGENT_LOG" "HTTP 401" 20
+wait_for "$AGENT_LOG" "HTTP 401"
 log=$(cat "$AGENT_LOG")
 assert_contains "$log" "not a JSON object" "agent log"
 assert_contains "$log" "no clientAccessToken" "agent log"

@@ -22,7 +22,7 @@ bg sh -c 'exec "$@" < "$0"' "$T/dest.tok" \
 	--service "SSH=127.0.0.1:$SSHD_PORT" --ca-file "$IST_CA" \
 	--proxy-endpoint "127.0.0.1:$EMU_PORT" -vv 2> "$T/agent.log"
 AGENT_PID=$BG_PID
-wait_for "$T/agent.log" "connected as destination" 10
+wait_for "$T/agent.log" "connected as destination"
 
 write_ssh_config --tunnel-id "$id" --token-file "$T/src.tok"
 out=$(ssh_dev kiosk-17 'echo one-shot; echo $((6 * 7))')

@@ -16,7 +16,7 @@ from tunnel_client import (DATA, STREAM_START, STREAM_RESET,  # noqa: E402
 def until(ws, pred, what, limit=50):
     seen = []
     for _ in range(limit):
-        m = ws.recv_msgs(1, timeout=20)[0]
+        m = ws.recv_msgs(1, timeout=60)[0]
         seen.append(m)
         if pred(m, seen):
             return seen

@@ -49,7 +49,7 @@ def main():
             SigV4Auth(creds, a.service, a.region).add_auth(req)
     ctx = ssl.create_default_context(cafile=os.environ["IST_CA"])
     c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx,
-                                    timeout=10)
+                                    timeout=60)
     c.request("POST", "/", body=a.body.encode(), headers=dict(req.headers))
     r = c.getresponse()
     print(r.status, r.read().decode())

@@ -52,7 +52,7 @@ def case_send():
     t, src, dst = pair()
     tid = t["tunnelId"]
     tc.admin("send", tunnelId=tid, side="source", what="text")
-    src.sock.settimeout(10)
+    src.sock.settimeout(60)
     op, data = src.recv_message()
     assert op == 1 and b"injected" in data, (op, data)
     tc.admin("send", tunnelId=tid, side="source", what="unknown-ignorable")
@@ -107,7 +107,7 @@ def case_bandwidth():
     for i in range(8):
         src.send_msgs(encode(DATA, 1, payload=chunk, service_id="SSH",
                              connection_id=1))
-    got = dst.recv_msgs(8, timeout=30)
+    got = dst.recv_msgs(8, timeout=60)
     took = time.time() - t0
     assert all(m["payload"] == chunk for m in got)
     # 400 kB at 100 kB/s after a 64 kB burst: at least 3 s.

@@ -18,7 +18,7 @@ i=0
 until grep -q probe/ready "$sub"; do
 	mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -t probe/ready -m x
 	i=$((i + 1))
-	[ "$i" -lt 50 ] || fail "mosquitto_sub did not subscribe"
+	[ "$i" -lt 600 ] || fail "mosquitto_sub did not subscribe"
 	sleep 0.1
 done
 probes=$(grep -c probe/ready "$sub")
@@ -35,7 +35,7 @@ aws_emu iotsecuretunneling open-tunnel \
 	> "$T/open.json" || fail "open"
 id=$(json_get "$T/open.json" tunnelId)
 wait_for "$sub" "$topic"
-line=$(grep -F "$topic" "$sub" | head -n 1)
+line=$(grep -F "$topic" "$sub" | sed -n 1p)
 assert_eq "${line%% *}" 1 "QoS"
 nth_notify 1 > "$T/n1.json"
 assert_eq "$(json_get "$T/n1.json" clientAccessToken)" \
@@ -53,7 +53,7 @@ aws_emu iotsecuretunneling rotate-tunnel-access-token --tunnel-id "$id" \
 	> "$T/rot.json" || fail "rotate DESTINATION"
 i=0
 until [ "$(grep -cF "$topic" "$sub")" -ge 2 ]; do
-	i=$((i + 1)); [ "$i" -lt 100 ] || fail "no second notify"
+	i=$((i + 1)); [ "$i" -lt 600 ] || fail "no second notify"
 	sleep 0.1
 done
 nth_notify 2 > "$T/n2.json"
@@ -67,7 +67,7 @@ aws_emu iotsecuretunneling rotate-tunnel-access-token --tunnel-id "$id" \
 	> "$T/rot3.json" || fail "rotate ALL"
 i=0
 until [ "$(grep -cF "$topic" "$sub")" -ge 3 ]; do
-	i=$((i + 1)); [ "$i" -lt 100 ] || fail "no third notify"
+	i=$((i + 1)); [ "$i" -lt 600 ] || fail "no third notify"
 	sleep 0.1
 done
 nth_notify 3 > "$T/n3.json"

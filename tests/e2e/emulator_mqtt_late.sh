@@ -24,7 +24,7 @@ mq=$BG_PID
 i=0
 until mosquitto_sub -h 127.0.0.1 -p "$port" -c -i late-sub -q 1 \
 	-t "$topic" -E 2> /dev/null; do
-	i=$((i + 1)); [ "$i" -lt 50 ] || fail "no broker"
+	i=$((i + 1)); [ "$i" -lt 600 ] || fail "no broker"
 	sleep 0.1
 done
 kill "$mq"; wait "$mq" 2>/dev/null || true
@@ -40,7 +40,7 @@ wait_for "$EMU_LOG" "waits for it"
 
 # 3. The broker comes back; the held notification reaches the session.
 bg /usr/sbin/mosquitto -c "$T/mq.conf" 2>> "$T/mosquitto.log"
-wait_for "$EMU_LOG" "published 1 held notification" 30
+wait_for "$EMU_LOG" "published 1 held notification"
 mosquitto_sub -h 127.0.0.1 -p "$port" -c -i late-sub -q 1 -t "$topic" \
 	-C 1 -W 10 > "$T/got.json" || fail "no notification for the session"
 assert_eq "$(json_get "$T/got.json" clientAccessToken)" \
@@ -52,7 +52,7 @@ bg mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t "$topic" -t probe/late \
 i=0
 until grep -q probe/late "$T/sub.txt"; do
 	mosquitto_pub -h 127.0.0.1 -p "$port" -t probe/late -m x
-	i=$((i + 1)); [ "$i" -lt 50 ] || fail "subscriber not ready"
+	i=$((i + 1)); [ "$i" -lt 600 ] || fail "subscriber not ready"
 	sleep 0.1
 done
 aws_emu iotsecuretunneling open-tunnel \

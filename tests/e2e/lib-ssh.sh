@@ -30,14 +30,15 @@
 SSH=/usr/bin/ssh
 
 start_sshd() {
-	local d=$T/sshd i=0
+	local d=$T/sshd tries=0
 	mkdir -p "$d" /run/sshd
 	chmod 700 "$d"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
 	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
 	cp "$d/id.pub" "$d/authorized_keys"
-	SSHD_PORT=$(free_port)
-	cat > "$d/sshd_config" <<CONF
+	while :; do
+		SSHD_PORT=$(free_port)
+		cat > "$d/sshd_config" <<CONF
 Port $SSHD_PORT
 ListenAddress 127.0.0.1
 HostKey $d/hostkey
@@ -49,15 +50,12 @@ StrictModes no
 PidFile none
 PermitRootLogin prohibit-password
 CONF
-	bg /usr/sbin/sshd -D -f "$d/sshd_config" -E "$T/sshd.log"
-	SSHD_PID=$BG_PID
-	while ! "$IST_PY" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-	    "$SSHD_PORT" 2>/dev/null; do
-		kill -0 "$SSHD_PID" 2>/dev/null || fail "sshd died"
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "sshd did not start"
-		sleep 0.1
+		bg /usr/sbin/sshd -D -f "$d/sshd_config" -E "$T/sshd.log"
+		SSHD_PID=$BG_PID
+		wait_listening "$SSHD_PID" "$T/sshd.log" \
+			"Server listening on 127.0.0.1 port $SSHD_PORT." && break
+		tries=$((tries + 1))
+		[ "$tries" -lt 5 ] || fail "sshd exited: $(cat "$T/sshd.log")"
 	done
 	export SSHD_PORT SSHD_PID
 }
@@ -106,7 +104,7 @@ start_agent() {
 		--ca-file "$IST_CA" --proxy-endpoint "127.0.0.1:$EMU_PORT" \
 		-v "$@" 2> "$AGENT_LOG"
 	AGENT_PID=$BG_PID
-	wait_for "$AGENT_LOG" "waiting on" 20
+	wait_for "$AGENT_LOG" "waiting on"
 	export AGENT_PID AGENT_LOG
 }
 
@@ -139,7 +137,7 @@ open_oneshot_tunnel() {
 		--service "SSH=127.0.0.1:$SSHD_PORT" --ca-file "$IST_CA" \
 		--proxy-endpoint "127.0.0.1:$EMU_PORT" -vv 2> "$AGENT_LOG"
 	AGENT_PID=$BG_PID
-	wait_for "$AGENT_LOG" "connected as destination" 10
+	wait_for "$AGENT_LOG" "connected as destination"
 	export TUNNEL_ID AGENT_PID AGENT_LOG
 }
 
@@ -149,10 +147,10 @@ ssh_dev() {
 }
 
 # The proxy may still be closing the tunnel when ssh returns: wait for
-# its status (at most 30 s).
+# its status (at most 60 s).
 last_proxy_rc() {
 	local i=0
-	while [ ! -e "$T/proxy.last.rc" ] && [ "$i" -lt 300 ]; do
+	while [ ! -e "$T/proxy.last.rc" ] && [ "$i" -lt 600 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -163,6 +161,8 @@ last_proxy_err() {
 	cat "$T/proxy.last.err" 2>/dev/null || true
 }
 
+# Take the first with "sed -n 1p", not "head -n 1": head exits early and,
+# under pipefail, the writer's SIGPIPE fails the test.
 tunnels_for() {
 	aws_emu iotsecuretunneling list-tunnels --thing-name "$1" \
 		> "$T/list.json"
@@ -183,7 +183,7 @@ wait_tunnel_status() {
 		got=$(tunnel_status "$id")
 		[ "$got" = "$want" ] && return 0
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "tunnel $id: status $got, wanted $want"
+		[ "$i" -lt 300 ] || fail "tunnel $id: status $got, wanted $want"
 		sleep 0.2
 	done
 }

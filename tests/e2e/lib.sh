@@ -8,6 +8,7 @@
 #   fail MSG / assert_eq GOT WANT [WHAT] / assert_contains HAY NEEDLE [WHAT]
 #   assert_not_contains HAY NEEDLE [WHAT]
 #   free_port                 a free TCP port on 127.0.0.1
+#   wait_listening PID LOG TEXT  until a server logs that it listens
 #   make_ca                   throwaway CA: IST_CA, IST_CERT, IST_KEY
 #   start_mosquitto           MQTT_HOST, MQTT_PORT, MQTT_PID
 #   start_emulator [ARGS]     EMU_URL, EMU_PORT, EMU_PID, EMU_LOG and
@@ -38,7 +39,16 @@ export T
 _ist_pids=()
 
 _ist_cleanup() {
-	local rc=$? p
+	local rc=$? p i=0
+	# lib-ssh.sh's ProxyCommand wrappers outlive ssh while the proxy
+	# closes its tunnel: let them finish (30 s at most) before their
+	# servers and $T go, or they linger, writing into a removed $T.
+	for p in "$T"/proxy.??????; do
+		while [ -e "$p" ] && [ ! -e "$p.rc" ] && [ "$i" -lt 300 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+	done
 	for p in "${_ist_pids[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
@@ -100,9 +110,10 @@ bg() {
 	_ist_pids+=("$BG_PID")
 }
 
-# wait_for FILE TEXT [SECS]: polls until FILE contains TEXT.
+# wait_for FILE TEXT [SECS]: polls until FILE contains TEXT (60 s by
+# default: a deadline, not a timing assert; CI machines are loaded).
 wait_for() {
-	local file=$1 text=$2 secs=${3:-10} i=0
+	local file=$1 text=$2 secs=${3:-60} i=0
 	while [ "$i" -lt $((secs * 10)) ]; do
 		if [ -f "$file" ] && grep -qF -- "$text" "$file"; then
 			return 0
@@ -111,6 +122,23 @@ wait_for() {
 		i=$((i + 1))
 	done
 	fail "timed out after ${secs}s waiting for '$text' in $file"
+}
+
+# wait_listening PID LOG TEXT [TEXT2]: waits until LOG has a line with
+# TEXT (and TEXT2), the server's word that it has bound its port; 1 if
+# PID exits first. free_port only finds a port that was free: another
+# test may bind it before our server does, which then exits ("Address
+# already in use"); the caller then starts it again on a new port.
+# Connecting to the port is no proof: it may be the other test's server.
+wait_listening() {
+	local pid=$1 log=$2 text=$3 text2=${4:-} i=0
+	while ! grep -F -- "$text" "$log" 2>/dev/null |
+	    grep -qF -- "$text2"; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		i=$((i + 1))
+		[ "$i" -lt 600 ] || fail "timed out waiting for '$text' in $log"
+		sleep 0.1
+	done
 }
 
 make_ca() {
@@ -123,9 +151,11 @@ make_ca() {
 }
 
 start_mosquitto() {
+	local tries=0
 	MQTT_HOST=127.0.0.1
-	MQTT_PORT=$(free_port)
-	cat > "$T/mosquitto.conf" <<CONF
+	while :; do
+		MQTT_PORT=$(free_port)
+		cat > "$T/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence false
@@ -133,19 +163,19 @@ log_dest stderr
 log_type error
 log_type warning
 log_type notice
+log_type information
 CONF
-	bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" 2> "$T/mosquitto.log"
-	MQTT_PID=$BG_PID
-	export MQTT_HOST MQTT_PORT MQTT_PID
-	local i=0
-	while ! "$IST_PY" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-	    "$MQTT_PORT" 2>/dev/null; do
-		kill -0 "$MQTT_PID" 2>/dev/null || fail "mosquitto died"
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "mosquitto did not start"
-		sleep 0.1
+		bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" \
+			2> "$T/mosquitto.log"
+		MQTT_PID=$BG_PID
+		# "running" comes once the listener is bound.
+		wait_listening "$MQTT_PID" "$T/mosquitto.log" \
+			"mosquitto version" " running" && break
+		tries=$((tries + 1))
+		[ "$tries" -lt 5 ] ||
+			fail "mosquitto exited: $(cat "$T/mosquitto.log")"
 	done
+	export MQTT_HOST MQTT_PORT MQTT_PID
 }
 
 # Random credentials for this test run, in a file the emulator reads and
@@ -191,10 +221,10 @@ start_emulator() {
 		kill -0 "$EMU_PID" 2>/dev/null ||
 			fail "emulator exited: $(cat "$EMU_LOG")"
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "emulator did not start"
+		[ "$i" -lt 600 ] || fail "emulator did not start"
 		sleep 0.1
 	done
-	EMU_URL=$(sed -n 's/^listening //p' "$T/emulator.out" | head -n 1)
+	EMU_URL=$(sed -n 's/^listening //p' "$T/emulator.out" | sed -n 1p)
 	EMU_PORT=${EMU_URL##*:}
 	export EMU_URL EMU_PORT EMU_PID EMU_LOG
 }
@@ -219,12 +249,14 @@ emu_open_tunnel() {
 # (TESTING-NOTES.md). $SSH_CONFIG has a Host "sshd-test" for it; add a
 # ProxyCommand there to go through a tunnel instead. Log: $T/sshd.log.
 start_sshd() {
+	local tries=0
 	mkdir -p /run/sshd
-	SSHD_PORT=$(free_port)
 	ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
 	ssh-keygen -q -t ed25519 -N '' -f "$T/userkey"
 	cp "$T/userkey.pub" "$T/authorized_keys"
-	cat > "$T/sshd_config" <<CONF
+	while :; do
+		SSHD_PORT=$(free_port)
+		cat > "$T/sshd_config" <<CONF
 Port $SSHD_PORT
 ListenAddress 127.0.0.1
 HostKey $T/hostkey
@@ -236,6 +268,13 @@ StrictModes no
 PidFile none
 PermitRootLogin prohibit-password
 CONF
+		bg /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log"
+		SSHD_PID=$BG_PID
+		wait_listening "$SSHD_PID" "$T/sshd.log" \
+			"Server listening on 127.0.0.1 port $SSHD_PORT." && break
+		tries=$((tries + 1))
+		[ "$tries" -lt 5 ] || fail "sshd exited: $(cat "$T/sshd.log")"
+	done
 	SSH_CONFIG=$T/ssh_config
 	cat > "$SSH_CONFIG" <<CONF
 Host sshd-test
@@ -249,19 +288,7 @@ Host sshd-test
 	LogLevel ERROR
 	BatchMode yes
 CONF
-	bg /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log"
-	SSHD_PID=$BG_PID
 	export SSHD_PORT SSHD_PID SSH_CONFIG
-	local i=0
-	while ! "$IST_PY" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-	    "$SSHD_PORT" 2>/dev/null; do
-		kill -0 "$SSHD_PID" 2>/dev/null ||
-			fail "sshd exited: $(cat "$T/sshd.log")"
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "sshd did not start"
-		sleep 0.1
-	done
 }
 
 # emu_admin PATH [JSON]: prints the answer; fails the test on non-2xx.
@@ -274,7 +301,7 @@ ctx = ssl.create_default_context(cafile=ca)
 req = urllib.request.Request(url, data=body.encode(), method="POST",
     headers={"Content-Type": "application/json"})
 try:
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+    with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
         print(r.read().decode())
 except urllib.error.HTTPError as e:
     print("admin %s: %d %s" % (url, e.code, e.read().decode()),

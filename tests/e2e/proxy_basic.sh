@@ -12,7 +12,7 @@ out=$(ssh_dev kiosk-17 'echo hello-from-device; uname -s')
 assert_eq "$out" "hello-from-device
 $(uname -s)" "ssh output"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel was opened for kiosk-17"
 wait_tunnel_status "$id" CLOSED
 desc=$(json_get "$T/describe.json" tunnel.description)

@@ -9,8 +9,8 @@ rm -f "$T/proxy.last.rc"
 "$SSH" -F "$T/ssh_config" kiosk-17 'echo started; exec sleep 60' \
 	> "$T/out" 2> "$T/ssh.err" &
 ssh_pid=$!
-wait_for "$T/out" started 20
-id=$(tunnels_for kiosk-17 | head -n 1)
+wait_for "$T/out" started
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 aws_emu iotsecuretunneling close-tunnel --tunnel-id "$id" > /dev/null
 wait "$ssh_pid" || true
 assert_eq "$(last_proxy_rc)" 6 "proxy exit status"

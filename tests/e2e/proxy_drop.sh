@@ -23,7 +23,7 @@ for mode in true false; do
 	i=0
 	while [ -z "$(open_tunnel)" ]; do
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "no tunnel opened"
+		[ "$i" -lt 600 ] || fail "no tunnel opened"
 		sleep 0.1
 	done
 	id=$(open_tunnel)
@@ -32,7 +32,7 @@ for mode in true false; do
 	i=0
 	while [ "$(stat -c %s "$T/down" 2>/dev/null || echo 0)" -lt 200000 ]; do
 		i=$((i + 1))
-		[ "$i" -lt 300 ] || fail "no data came through"
+		[ "$i" -lt 600 ] || fail "no data came through"
 		sleep 0.1
 	done
 	emu_admin drop "{\"tunnelId\":\"$id\",\"side\":\"source\",\"abrupt\":$mode}" \

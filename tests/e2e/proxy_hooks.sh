@@ -33,7 +33,7 @@ cp "$T/ssh_config.hooks" "$T/ssh_config"
 out=$(ssh_dev shop 'echo via-hook')
 assert_eq "$out" via-hook "ssh output"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel for the mapped thing"
 wait_tunnel_status "$id" CLOSED
 assert_eq "$(json_get "$T/describe.json" tunnel.description)" \

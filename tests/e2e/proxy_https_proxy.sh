@@ -58,7 +58,7 @@ while True:
 i=0
 while [ ! -e "$T/connects.log" ]; do
 	i=$((i + 1))
-	[ "$i" -lt 100 ] || fail "the CONNECT proxy did not start"
+	[ "$i" -lt 600 ] || fail "the CONNECT proxy did not start"
 	sleep 0.1
 done
 

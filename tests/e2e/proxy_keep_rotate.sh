@@ -10,7 +10,7 @@ write_ssh_config --keep-tunnel --timeout 30 --tag team=ops --tag ticket=OPS-1 \
 out=$(ssh_dev kiosk-17 'echo first')
 assert_eq "$out" first "first session"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel"
 assert_eq "$(tunnel_status "$id")" OPEN "status after --keep-tunnel"
 assert_eq "$(json_get "$T/describe.json" tunnel.timeoutConfig.maxLifetimeTimeoutMinutes)" \

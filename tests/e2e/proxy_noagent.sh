@@ -24,7 +24,7 @@ ssh_dev kiosk-17 true 2> "$T/ssh.err"
 set -e
 assert_eq "$(last_proxy_rc)" 4 "proxy exit status"
 assert_contains "$(last_proxy_err)" "did not join" "proxy message"
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel"
 wait_tunnel_status "$id" CLOSED
 
@@ -47,10 +47,10 @@ pid=$!
 i=0
 while [ -z "$(tunnels_for kiosk-18)" ]; do
 	i=$((i + 1))
-	[ "$i" -lt 100 ] || fail "no tunnel for kiosk-18"
+	[ "$i" -lt 600 ] || fail "no tunnel for kiosk-18"
 	sleep 0.1
 done
-wait_for "$T/term.err" "waiting for thing kiosk-18" 20
+wait_for "$T/term.err" "waiting for thing kiosk-18"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?

@@ -22,7 +22,7 @@ check() {
 	"$SSH" -F "$T/ssh_config" kiosk-17 'echo started; exec sleep 60' \
 		> "$T/out" 2> "$T/ssh.err" &
 	local ssh_pid=$!
-	wait_for "$T/out" started 20
+	wait_for "$T/out" started
 	id=$(open_tunnel)
 	emu_admin send "{\"tunnelId\":\"$id\",\"side\":\"source\",\"what\":\"$what\"}" \
 		> /dev/null

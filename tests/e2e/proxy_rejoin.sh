@@ -24,7 +24,7 @@ ssh_pid=$!
 i=0
 while ! grep -q "waiting for thing kiosk-17" "$T"/proxy.*.err 2> /dev/null; do
 	i=$((i + 1))
-	[ "$i" -lt 200 ] || fail "the proxy is not waiting"
+	[ "$i" -lt 600 ] || fail "the proxy is not waiting"
 	sleep 0.1
 done
 emu_admin drop "{\"tunnelId\":\"$id\",\"side\":\"source\",\"abrupt\":true}" \
@@ -32,7 +32,7 @@ emu_admin drop "{\"tunnelId\":\"$id\",\"side\":\"source\",\"abrupt\":true}" \
 i=0
 while ! grep -q "joining again" "$T"/proxy.*.err 2> /dev/null; do
 	i=$((i + 1))
-	[ "$i" -lt 200 ] || fail "the proxy did not notice the drop"
+	[ "$i" -lt 600 ] || fail "the proxy did not notice the drop"
 	sleep 0.1
 done
 

@@ -35,7 +35,7 @@ while True:
 i=0
 while [ ! -e "$T/sink.ready" ]; do
 	i=$((i + 1))
-	[ "$i" -lt 100 ] || fail "the sink did not start"
+	[ "$i" -lt 600 ] || fail "the sink did not start"
 	sleep 0.1
 done
 start_agent sink-1 --service "SINK=127.0.0.1:$SINK_PORT"
@@ -53,7 +53,7 @@ for size in 60000 300000; do
 	i=0
 	while [ ! -e "$T/sink.$n.done" ]; do
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "the sink did not see the end"
+		[ "$i" -lt 600 ] || fail "the sink did not see the end"
 		sleep 0.1
 	done
 	assert_eq "$(sha256sum < "$T/sink.$n" | cut -d' ' -f1)" \

@@ -26,10 +26,10 @@ start_v6_emulator() {
 	while ! grep -q '^listening ' "$T/emu6.out"; do
 		kill -0 "$BG_PID" 2>/dev/null || fail "emulator on ::1 exited"
 		i=$((i + 1))
-		[ "$i" -lt 100 ] || fail "emulator on ::1 did not start"
+		[ "$i" -lt 600 ] || fail "emulator on ::1 did not start"
 		sleep 0.1
 	done
-	EMU6_URL=$(sed -n 's/^listening //p' "$T/emu6.out" | head -n 1)
+	EMU6_URL=$(sed -n 's/^listening //p' "$T/emu6.out" | sed -n 1p)
 	EMU6_PORT=${EMU6_URL##*:}
 }
 

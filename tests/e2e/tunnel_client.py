@@ -230,7 +230,7 @@ class WS:
             if fin:
                 return op, bytes(buf)
 
-    def recv_msgs(self, n=1, timeout=10):
+    def recv_msgs(self, n=1, timeout=60):
         """The next n tunnel messages."""
         self.sock.settimeout(timeout)
         while len(self.pending) < n:
@@ -241,7 +241,7 @@ class WS:
         out, self.pending = self.pending[:n], self.pending[n:]
         return out
 
-    def expect_close(self, timeout=10):
+    def expect_close(self, timeout=60):
         """Reads until the server closes; returns (code, reason)."""
         self.sock.settimeout(timeout)
         try:
@@ -258,7 +258,7 @@ class WS:
     def ping(self, data=b"hi"):
         self.send_frame(9, data)
 
-    def wait_pong(self, timeout=5):
+    def wait_pong(self, timeout=60):
         """Reads frames until a pong arrives; returns its payload."""
         self.sock.settimeout(timeout)
         while not self.pongs:
@@ -296,7 +296,7 @@ class Refused:
 
 def connect(mode="source", token=None, cookie=None, client_token=None,
             protocols=(PROTOS[0],), path="/tunnel", query=None,
-            extra_headers=(), url=None, ca=None, timeout=10):
+            extra_headers=(), url=None, ca=None, timeout=60):
     """Handshake; returns a WS (status 101) or a Refused."""
     u = urlparse(url or os.environ["EMU_URL"])
     ca = ca or os.environ.get("IST_CA")
@@ -362,7 +362,7 @@ def api():
         endpoint_url=os.environ["EMU_URL"], verify=os.environ["IST_CA"])
 
 
-def wait_until(pred, timeout=10, what="condition"):
+def wait_until(pred, timeout=60, what="condition"):
     end = time.time() + timeout
     while time.time() < end:
         if pred():
@@ -380,5 +380,5 @@ def admin(endpoint, **body):
         os.environ["EMU_URL"] + "/admin/" + endpoint,
         data=json.dumps(body).encode(), method="POST",
         headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+    with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
         return json.loads(r.read())
