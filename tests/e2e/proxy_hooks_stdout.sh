@@ -64,7 +64,7 @@ for w in resolve open "opened 1" "opened 50" "closed 1" "closed 50"; do
 done
 # isp.log goes through the proxy's log (-v shows info), with the id of
 # the tunnel it opened for the thing on_resolve chose.
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 [ -n "$id" ] || fail "no tunnel for the mapped thing"
 assert_contains "$(last_proxy_err)" "iot-ssh-proxy: hooks: opened $id" \
 	"isp.log in on_tunnel_opened"
