@@ -24,7 +24,7 @@ write_ssh_config -v
 echo "demo: ssh -F $T/ssh_config kiosk-17 (ProxyCommand: iot-ssh-proxy -v)" >&2
 echo
 ssh_dev kiosk-17 'echo "device $(hostname) says: $(uname -srm)"; echo "its sshd saw the client at ${SSH_CLIENT%% *} (the agent)"'
-id=$(tunnels_for kiosk-17 | head -n 1)
+id=$(tunnels_for kiosk-17 | sed -n 1p)
 wait_tunnel_status "$id" CLOSED
 last_proxy_rc > /dev/null
 echo

@@ -6,8 +6,7 @@
 #   out=$(ssh_dev kiosk-17 'uname -s')
 #
 # It offers:
-#   start_sshd                sshd on 127.0.0.1:$SSHD_PORT with its own
-#                             config, host key and authorized key in $T/sshd
+#   start_sshd (lib.sh)       sshd on 127.0.0.1:$SSHD_PORT, keys in $T/sshd
 #   write_ssh_config [ARGS]   $T/ssh_config: every host goes through
 #                             iot-ssh-proxy (extra proxy ARGS appended);
 #                             the proxy's stderr goes to $T/proxy.<n>.err,
@@ -28,37 +27,6 @@
 #                             emulator (for direct runs)
 
 SSH=/usr/bin/ssh
-
-start_sshd() {
-	local d=$T/sshd tries=0
-	mkdir -p "$d" /run/sshd
-	chmod 700 "$d"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
-	cp "$d/id.pub" "$d/authorized_keys"
-	while :; do
-		SSHD_PORT=$(free_port)
-		cat > "$d/sshd_config" <<CONF
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $d/hostkey
-AuthorizedKeysFile $d/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile none
-PermitRootLogin prohibit-password
-CONF
-		bg /usr/sbin/sshd -D -f "$d/sshd_config" -E "$T/sshd.log"
-		SSHD_PID=$BG_PID
-		wait_listening "$SSHD_PID" "$T/sshd.log" \
-			"Server listening on 127.0.0.1 port $SSHD_PORT." && break
-		tries=$((tries + 1))
-		[ "$tries" -lt 5 ] || fail "sshd exited: $(cat "$T/sshd.log")"
-	done
-	export SSHD_PORT SSHD_PID
-}
 
 proxy_env() {
 	printf '%s' "--no-hooks --ca-file $IST_CA --api-endpoint $EMU_URL" \

@@ -245,22 +245,24 @@ emu_open_tunnel() {
 	export TUNNEL_ID
 }
 
-# start_sshd: sshd on 127.0.0.1:$SSHD_PORT with throwaway keys, as root
-# (TESTING-NOTES.md). $SSH_CONFIG has a Host "sshd-test" for it; add a
-# ProxyCommand there to go through a tunnel instead. Log: $T/sshd.log.
+# start_sshd: sshd on 127.0.0.1:$SSHD_PORT with its own config, host key
+# and authorized key (user key $T/sshd/id) in $T/sshd, as root
+# (TESTING-NOTES.md). $SSH_CONFIG has a Host "sshd-test" for it.
+# Log: $T/sshd.log.
 start_sshd() {
-	local tries=0
-	mkdir -p /run/sshd
-	ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
-	ssh-keygen -q -t ed25519 -N '' -f "$T/userkey"
-	cp "$T/userkey.pub" "$T/authorized_keys"
+	local d=$T/sshd tries=0
+	mkdir -p "$d" /run/sshd
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
+	cp "$d/id.pub" "$d/authorized_keys"
 	while :; do
 		SSHD_PORT=$(free_port)
-		cat > "$T/sshd_config" <<CONF
+		cat > "$d/sshd_config" <<CONF
 Port $SSHD_PORT
 ListenAddress 127.0.0.1
-HostKey $T/hostkey
-AuthorizedKeysFile $T/authorized_keys
+HostKey $d/hostkey
+AuthorizedKeysFile $d/authorized_keys
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -268,20 +270,20 @@ StrictModes no
 PidFile none
 PermitRootLogin prohibit-password
 CONF
-		bg /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log"
+		bg /usr/sbin/sshd -D -f "$d/sshd_config" -E "$T/sshd.log"
 		SSHD_PID=$BG_PID
 		wait_listening "$SSHD_PID" "$T/sshd.log" \
 			"Server listening on 127.0.0.1 port $SSHD_PORT." && break
 		tries=$((tries + 1))
 		[ "$tries" -lt 5 ] || fail "sshd exited: $(cat "$T/sshd.log")"
 	done
-	SSH_CONFIG=$T/ssh_config
+	SSH_CONFIG=$d/ssh_config
 	cat > "$SSH_CONFIG" <<CONF
 Host sshd-test
 	HostName 127.0.0.1
 	Port $SSHD_PORT
 	User $(id -un)
-	IdentityFile $T/userkey
+	IdentityFile $d/id
 	IdentitiesOnly yes
 	StrictHostKeyChecking no
 	UserKnownHostsFile /dev/null
