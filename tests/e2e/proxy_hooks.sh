@@ -95,8 +95,13 @@ assert_eq "$(sed -n 1p "$AUDIT")" \
 	"on_tunnel_opened audit"
 # closed ID BYTES_SENT BYTES_RECEIVED REASON: bytes went both ways.
 read -r word cid sent rcvd reason < <(sed -n 2p "$AUDIT")
-assert_eq "$word $cid $reason" "closed $id ssh closed" \
-	"on_tunnel_closed audit"
+# ssh closing stdin and sshd's close coming back through the device race:
+# either is a normal end.
+case "$reason" in
+"ssh closed" | "device closed") ;;
+*) fail "on_tunnel_closed reason: '$reason'" ;;
+esac
+assert_eq "$word $cid" "closed $id" "on_tunnel_closed audit"
 [ "${sent%.*}" -gt 0 ] && [ "${rcvd%.*}" -gt 0 ] ||
 	fail "on_tunnel_closed bytes: $(sed -n 2p "$AUDIT")"
 assert_contains "$(last_proxy_err)" "hooks: loaded $hooks" "-v output"
