@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ist/frame.h"
+#include "failmem.h"
 
 /* ---- helpers ---- */
 
@@ -531,34 +532,7 @@ test_type_names(void **state)
 	assert_string_equal(ist_msg_type_name(-3), "unknown type");
 }
 
-/* ---- failing allocator ---- */
-
-struct failmem {
-	int calls;
-	int fail_at;	/* fail the call with this index (0-based) */
-	int live;
-};
-
-static void *
-fail_malloc(size_t size, void *ud)
-{
-	struct failmem *f = ud;
-
-	if (f->calls++ == f->fail_at)
-		return NULL;
-	f->live++;
-	return malloc(size);
-}
-
-static void
-fail_free(void *p, void *ud)
-{
-	struct failmem *f = ud;
-
-	if (p)
-		f->live--;
-	free(p);
-}
+/* ---- failing allocator (failmem.h) ---- */
 
 static void
 test_decoder_new_fails_cleanly(void **state)

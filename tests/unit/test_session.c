@@ -14,6 +14,7 @@
 
 #include "ist/frame.h"
 #include "ist/session.h"
+#include "failmem.h"
 
 /* ---- a peer: a session plus what came out of it ---- */
 
@@ -1607,34 +1608,7 @@ test_bug_nested_end_skips_marked(void **state)
 	peer_done(&p);
 }
 
-/* ---- failing allocator ---- */
-
-struct failmem {
-	int calls;
-	int fail_at;
-	int live;
-};
-
-static void *
-fail_malloc(size_t size, void *ud)
-{
-	struct failmem *f = ud;
-
-	if (f->calls++ == f->fail_at)
-		return NULL;
-	f->live++;
-	return malloc(size);
-}
-
-static void
-fail_free(void *p, void *ud)
-{
-	struct failmem *f = ud;
-
-	if (p)
-		f->live--;
-	free(p);
-}
+/* ---- failing allocator (failmem.h) ---- */
 
 static void
 test_session_new_fails_cleanly(void **state)
