@@ -7,7 +7,6 @@ the run with the case's name.
 import os
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tunnel_client as tc  # noqa: E402
@@ -403,20 +402,5 @@ CASES = [case_refusals, case_subprotocols, case_token_spent,
          case_lifetime_expiry, case_rotate_drops, case_back_pressure]
 
 
-def main():
-    only = sys.argv[1:]
-    for case in CASES:
-        if only and case.__name__ not in only:
-            continue
-        try:
-            case()
-        except Exception:
-            traceback.print_exc()
-            print("FAIL: %s" % case.__name__, file=sys.stderr)
-            return 1
-        print("ok %s" % case.__name__)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tc.run_cases(CASES, sys.argv[1:]))

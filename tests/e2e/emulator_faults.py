@@ -5,7 +5,6 @@ Run by emulator_faults.sh (emulator started with --admin).
 import os
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tunnel_client as tc  # noqa: E402
@@ -130,20 +129,5 @@ def case_expire():
 CASES = [case_drop, case_send, case_stall, case_bandwidth, case_expire]
 
 
-def main():
-    only = sys.argv[1:]
-    for case in CASES:
-        if only and case.__name__ not in only:
-            continue
-        try:
-            case()
-        except Exception:
-            traceback.print_exc()
-            print("FAIL: %s" % case.__name__, file=sys.stderr)
-            return 1
-        print("ok %s" % case.__name__)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(tc.run_cases(CASES, sys.argv[1:]))

@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import struct
+import sys
 import time
 from urllib.parse import urlparse
 
@@ -382,3 +383,20 @@ def admin(endpoint, **body):
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
         return json.loads(r.read())
+
+
+def run_cases(cases, only):
+    """Runs the case functions (those named in only, if any), stopping at
+    the first failure; returns the exit status for sys.exit."""
+    import traceback
+    for case in cases:
+        if only and case.__name__ not in only:
+            continue
+        try:
+            case()
+        except Exception:
+            traceback.print_exc()
+            print("FAIL: %s" % case.__name__, file=sys.stderr)
+            return 1
+        print("ok %s" % case.__name__)
+    return 0
