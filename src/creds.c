@@ -509,6 +509,20 @@ out:
 	return r < 0 ? r : 1;
 }
 
+/* A failed instance-metadata GET (r < 0: no answer) as IST_ERR_CREDS. */
+static int
+imds_failed(struct ist_err *e, int r, const char *url, long status)
+{
+	if (r == 0)
+		ist_err_set(e, IST_ERR_CREDS, "EC2 instance metadata: GET %s "
+		    "answered HTTP %ld", url, status);
+	else
+		ist_err_prefix(e, "EC2 instance metadata");
+	if (e)
+		e->code = IST_ERR_CREDS;
+	return IST_ERR_CREDS;
+}
+
 /* 4: EC2 instance metadata, IMDSv2 (a session token first) only. */
 static int
 from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
@@ -580,14 +594,7 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 		goto out;
 	}
 	if (r < 0 || rs.status != 200 || rs.body_len == 0) {
-		if (r == 0)
-			ist_err_set(e, IST_ERR_CREDS, "EC2 instance metadata: "
-			    "GET %s answered HTTP %ld", url.s, rs.status);
-		else
-			ist_err_prefix(e, "EC2 instance metadata");
-		r = IST_ERR_CREDS;
-		if (e)
-			e->code = r;
+		r = imds_failed(e, r, url.s, rs.status);
 		goto out;
 	}
 	role = strndup(rs.body, strcspn(rs.body, "\r\n"));
@@ -601,14 +608,7 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 	rq.url = url.s;
 	r = http_do(&rq, &rs, e);
 	if (r < 0 || rs.status != 200) {
-		if (r == 0)
-			ist_err_set(e, IST_ERR_CREDS, "EC2 instance metadata: "
-			    "GET %s answered HTTP %ld", url.s, rs.status);
-		else
-			ist_err_prefix(e, "EC2 instance metadata");
-		r = IST_ERR_CREDS;
-		if (e)
-			e->code = r;
+		r = imds_failed(e, r, url.s, rs.status);
 		goto out;
 	}
 	{
