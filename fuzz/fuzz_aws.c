@@ -1,7 +1,7 @@
 /*
  * fuzz_aws.c: hostile input to the AWS modules' parsers: the shared
- * config/credentials file format (src/awsini.c) and SigV4 canonicalization
- * of arbitrary paths, queries and headers (src/sigv4.c). The first byte
+ * config/credentials file format (src/aws/awsini.c) and SigV4 canonicalization
+ * of arbitrary paths, queries and headers (src/aws/sigv4.c). The first byte
  * picks which.
  */
 #include <stdint.h>

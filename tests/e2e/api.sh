@@ -1,5 +1,5 @@
 #!/bin/bash
-# The API client (src/api.c through build/bin/ist-api-test) against the
+# The API client (src/aws/api.c through build/bin/ist-api-test) against the
 # real emulator over TLS: the five operations, cross-checked with the AWS
 # CLI; service errors with __type; the retry policy through the
 # emulator's fault injection; no secret in logs at debug3.

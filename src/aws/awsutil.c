@@ -158,3 +158,14 @@ aws_getenv(const char *name)
 
 	return v && *v ? v : NULL;
 }
+
+void
+ist_creds_clear(struct ist_creds *c)
+{
+	if (!c)
+		return;
+	aws_free_secret(c->access_key_id);
+	aws_free_secret(c->secret_access_key);
+	aws_free_secret(c->session_token);
+	memset(c, 0, sizeof(*c));
+}

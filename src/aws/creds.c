@@ -44,17 +44,8 @@ extern char **environ;
 #define IMDS_DEFAULT "http://169.254.169.254"
 #define IMDS_TIMEOUT_MS 1000
 #define CONTAINER_TIMEOUT_MS 2000
-
-void
-ist_creds_clear(struct ist_creds *c)
-{
-	if (!c)
-		return;
-	aws_free_secret(c->access_key_id);
-	aws_free_secret(c->secret_access_key);
-	aws_free_secret(c->session_token);
-	memset(c, 0, sizeof(*c));
-}
+/* Renew credentials this long before they expire, as the SDKs do. */
+#define CREDS_REFRESH_MARGIN 300
 
 /* "2026-11-26T01:00:00Z", with optional fraction and "+00:00". */
 int
@@ -690,4 +681,30 @@ out:
 	}
 	ist_creds_clear(out);
 	return r;
+}
+
+int
+ist_aws_creds(struct ist_aws *a, const struct ist_creds **out,
+    struct ist_err *e)
+{
+	int r;
+
+	*out = NULL;
+	if (a->have_creds && (a->creds.expiration == 0 ||
+	    a->creds.expiration - time(NULL) > CREDS_REFRESH_MARGIN)) {
+		*out = &a->creds;
+		return 0;
+	}
+	if (a->have_creds)
+		ist_verbose("AWS credentials from %s expire soon: refreshing",
+		    a->creds.source);
+	ist_creds_clear(&a->creds);
+	a->have_creds = false;
+	r = ist_creds_resolve(a->profile_opt ? a->profile : NULL, &a->creds,
+	    e);
+	if (r < 0)
+		return r;
+	a->have_creds = true;
+	*out = &a->creds;
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "ist/aws.h"
 #include "ist/ist.h"
 
 /*
@@ -133,8 +134,21 @@ int http_do(const struct http_req *rq, struct http_resp *rs,
     struct ist_err *e);
 void http_resp_free(struct http_resp *rs);
 
-struct ist_aws;
-struct ist_endpoint;
+/* Resolved by awsconf.c; the credentials are filled by creds.c. */
+struct ist_aws {
+	char *profile;
+	bool profile_opt; /* given as an option: skips env credentials */
+	char *region;
+	char *api_endpoint;
+	struct ist_endpoint api; /* api_endpoint, split */
+	char *data_override;
+	char *ca_file;
+	char *proxy;	 /* "[user:pass@]host:port" or NULL */
+	char *no_proxy;	 /* as in NO_PROXY, or NULL */
+	struct ist_creds creds;
+	bool have_creds;
+};
+
 /* The API endpoint of a, split into host, port, TLS and path. */
 const struct ist_endpoint *aws_api_ep(const struct ist_aws *a);
 

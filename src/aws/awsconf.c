@@ -14,23 +14,6 @@
 #include "aws_int.h"
 #include "ist/aws.h"
 
-/* Renew credentials this long before they expire, as the SDKs do. */
-#define CREDS_REFRESH_MARGIN 300
-
-struct ist_aws {
-	char *profile;
-	bool profile_opt; /* given as an option: skips env credentials */
-	char *region;
-	char *api_endpoint;
-	struct ist_endpoint api; /* api_endpoint, split */
-	char *data_override;
-	char *ca_file;
-	char *proxy;	 /* "[user:pass@]host:port" or NULL */
-	char *no_proxy;	 /* as in NO_PROXY, or NULL */
-	struct ist_creds creds;
-	bool have_creds;
-};
-
 /* Lowercase letters, digits and '-': safe inside a host name. */
 static bool
 valid_region(const char *r)
@@ -469,31 +452,5 @@ ist_aws_data_endpoint(const struct ist_aws *a, const char *region,
 		return ist_err_set(e, IST_ERR_CONFIG, "region too long");
 	out->port = 443;
 	out->tls = true;
-	return 0;
-}
-
-int
-ist_aws_creds(struct ist_aws *a, const struct ist_creds **out,
-    struct ist_err *e)
-{
-	int r;
-
-	*out = NULL;
-	if (a->have_creds && (a->creds.expiration == 0 ||
-	    a->creds.expiration - time(NULL) > CREDS_REFRESH_MARGIN)) {
-		*out = &a->creds;
-		return 0;
-	}
-	if (a->have_creds)
-		ist_verbose("AWS credentials from %s expire soon: refreshing",
-		    a->creds.source);
-	ist_creds_clear(&a->creds);
-	a->have_creds = false;
-	r = ist_creds_resolve(a->profile_opt ? a->profile : NULL, &a->creds,
-	    e);
-	if (r < 0)
-		return r;
-	a->have_creds = true;
-	*out = &a->creds;
 	return 0;
 }
