@@ -235,6 +235,36 @@ check_event(struct run *r, const struct ist_wsframe_event *ev,
 	}
 }
 
+/* The programs' side of the session: a source starts a stream to the
+ * first service offered, both echo data back (as ssh would answer), so
+ * that the session has output for the encoder. */
+static void
+on_ids(struct ist_session *s, const char *const *ids, size_t n, void *ud)
+{
+	struct ist_err e;
+
+	(void)ud;
+	if (n)
+		(void)ist_session_start_stream(s, ids[0], NULL, &e);
+}
+
+static void
+on_data(struct ist_session *s, const char *service_id,
+    uint32_t connection_id, const uint8_t *data, size_t len, void *ud)
+{
+	struct ist_err e;
+	size_t acc;
+
+	(void)ud;
+	(void)ist_session_send_data(s, service_id, connection_id, data, len,
+	    &acc, &e);
+}
+
+static const struct ist_session_callbacks session_cbs = {
+	.on_service_ids = on_ids,
+	.on_data = on_data,
+};
+
 struct ctx {
 	enum ist_wsframe_role role;
 	uint64_t max_frame, max_message;
@@ -439,7 +469,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Whole, into the session. */
 	memcpy(buf, data, size);
-	if (ist_session_new(&c.s, &so, NULL, NULL) < 0)
+	if (ist_session_new(&c.s, &so, &session_cbs, NULL) < 0)
 		FAIL();
 	run(&c, buf, size, 0, &whole);
 	ist_session_free(c.s);
