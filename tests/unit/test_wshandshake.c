@@ -332,8 +332,17 @@ test_response_not_http11(void **state)
 	assert_non_null(strstr(e.msg, "\"HTTP/\\x01\", not an HTTP/1.1"));
 	ist_wshandshake_response_free(r);
 	r = expect_response(PROTO, "HTTP/1.0 101 Switching Protocols\r\n\r\n",
-	    "", IST_ERR_PROTO, "\"HTTP/1.0 101 Switching Protocols\", not "
-	    "an HTTP/1.1 status line");
+	    "", IST_ERR_PROTO, "a 101 in HTTP/1.0 (an upgrade needs "
+	    "HTTP/1.1)");
+	ist_wshandshake_response_free(r);
+	/* A refusal in HTTP/1.0 is still a refusal with a status. */
+	r = expect_response(PROTO, "HTTP/1.0 403 Forbidden\r\n\r\n", "",
+	    IST_ERR_NET, "HTTP 403 Forbidden");
+	assert_int_equal(ist_wshandshake_response_status(r), 403);
+	ist_wshandshake_response_free(r);
+	r = expect_response(PROTO, "HTTP/1.x 403 Forbidden\r\n\r\n", "",
+	    IST_ERR_PROTO, "not an HTTP/1.1 status line");
+	assert_int_equal(ist_wshandshake_response_status(r), 0);
 	ist_wshandshake_response_free(r);
 	r = expect_response(PROTO, "HTTP/2 101\r\n\r\n", "", IST_ERR_PROTO,
 	    "not an HTTP/1.1 status line");
