@@ -110,6 +110,9 @@ struct proxy {
 	bool no_describe;	/* no credentials: cannot poll */
 	bool signal_seen;
 	bool finished;
+	/* Bytes the device sent, queued or written: whether it sent
+	 * anything, even when its reset arrives before stdout was written. */
+	uint64_t bytes_from_device;
 
 	int exit_code;
 	bool exit_set;
@@ -415,8 +418,10 @@ on_data(struct ist_session *s, const char *svc, uint32_t id,
 	(void)s;
 	(void)svc;
 	(void)id;
-	if (p->phase == PH_STREAMING)
+	if (p->phase == PH_STREAMING) {
+		p->bytes_from_device += (uint64_t)len;
 		stdio_pump_data(p->pump, data, len);
+	}
 }
 
 static void
@@ -437,7 +442,7 @@ on_connection_end(struct ist_session *s, const char *svc, uint32_t id,
 		set_exit(p, EXIT_DATA, "format mismatch", "the device uses "
 		    "another message format (for the AWS IoT Device Client "
 		    "use --destination-client-type v1)");
-	else if (!stdio_pump_bytes_out(p->pump))
+	else if (!p->bytes_from_device)
 		set_exit(p, EXIT_DATA, "refused by the device",
 		    "the device ended the connection before sending "
 		    "anything: is the service running there (sshd) and "
