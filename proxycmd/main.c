@@ -36,6 +36,7 @@
 #include "ist/aws.h"
 #include "ist/hooks.h"
 #include "ist/num.h"
+#include "ist/session.h"
 #include "ist/ws.h"
 #include "stdio_pump.h"
 
@@ -972,9 +973,11 @@ run_session(struct proxy *p, const char *token)
 	wo.role = IST_ROLE_SOURCE;
 	wo.format = p->format;
 	/* Stream ids must not repeat within a tunnel's life: in a tunnel
-	 * someone else opened, earlier sources may have used low ones. */
+	 * someone else opened, earlier sources may have used low ones. The
+	 * seed keeps them within IST_MAX_ID (include/ist/session.h). */
 	if (!p->opened)
-		wo.last_stream_id = (int32_t)(time(NULL) % 1000000000);
+		wo.last_stream_id = ist_session_stream_id_seed(
+		    (int64_t)time(NULL));
 	wo.access_token = token;
 	wo.reconnect = true;	/* until STREAM_START */
 	r = ist_ws_new(&p->ws, p->ctx, &wo, &cb, p, &e);
