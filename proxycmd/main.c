@@ -96,7 +96,7 @@ struct proxy {
 	struct ist_hook_target target;
 	struct ist_aws *aws;
 	enum ist_format format;
-	char tunnel_id[128];
+	char tunnel_id[129];	/* the model's 128 at most, checked */
 	char tunnel_arn[256];
 	bool opened;		/* by us: close it at the end */
 
@@ -753,6 +753,18 @@ parse_args(struct opts *o, int argc, char **argv)
 	if (o->token_file && !o->tunnel_id) {
 		fprintf(stderr, PROG ": --token-file needs --tunnel-id\n");
 		return -1;
+	}
+	/* Refused, not cut: a cut id names another tunnel. */
+	if (o->tunnel_id) {
+		struct ist_err e;
+
+		ist_err_clear(&e);
+		if (ist_api_check_tunnel_id("--tunnel-id", o->tunnel_id,
+		    &e) < 0) {
+			fprintf(stderr, PROG ": %s: give the tunnelId "
+			    "as open-tunnel printed it\n", e.msg);
+			return -1;
+		}
 	}
 	return 0;
 }
