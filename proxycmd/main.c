@@ -175,6 +175,21 @@ on_signal(int sig)
 		lws_cancel_service(signal_ctx);
 }
 
+/*
+ * Takes the token out of the environment: wiped in place first, so that
+ * /proc/PID/environ (the block the process started with) shows it no
+ * more, then unset, so that no child inherits it.
+ */
+static void
+forget_env_token(void)
+{
+	char *v = getenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
+
+	if (v)
+		OPENSSL_cleanse(v, strlen(v));
+	(void)unsetenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
+}
+
 static long
 ms_since(const struct timespec *t0)
 {
@@ -868,7 +883,8 @@ fail:
 	return NULL;
 }
 
-/* Opens the tunnel (or takes --tunnel-id); *token is the source token. */
+/* Opens the tunnel (or takes --tunnel-id); *token is the source token
+ * (with --tunnel-id and no --rotate, the one main() read: left as is). */
 static int
 get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 {
@@ -877,12 +893,11 @@ get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 	int r;
 
 	memset(&tok, 0, sizeof(tok));
-	*token = NULL;
 	if (p->o.tunnel_id) {
 		snprintf(p->tunnel_id, sizeof(p->tunnel_id), "%s",
 		    p->o.tunnel_id);
 		if (!p->o.rotate)
-			return ist_ws_read_token(p->o.token_file, token, e);
+			return 0;	/* *token was read in main() */
 		r = ist_api_rotate_tunnel_access_token(p->aws, p->tunnel_id,
 		    "SOURCE", NULL, &tok, e);
 		if (r < 0)
@@ -1060,6 +1075,20 @@ main(int argc, char **argv)
 		sink.fp = logf;
 	}
 	log_setup(&p, &sink);
+	/*
+	 * The token is read before anything can start a child (hooks,
+	 * credential_process) and then taken out of the environment, which
+	 * every child would inherit.
+	 */
+	if (p.o.tunnel_id && !p.o.rotate)
+		r = ist_ws_read_token(p.o.token_file, &token, &e);
+	else
+		r = 0;
+	forget_env_token();
+	if (r < 0) {
+		set_exit(&p, EXIT_USAGE, "error", e.msg);
+		goto out;
+	}
 
 	/* The region the hooks see is the one that would be used (options,
 	 * environment, profile); they may change it and the profile, and
