@@ -36,6 +36,7 @@
 #include "ist/aws.h"
 #include "ist/hooks.h"
 #include "ist/num.h"
+#include "ist/session.h"
 #include "ist/ws.h"
 #include "stdio_pump.h"
 
@@ -95,7 +96,7 @@ struct proxy {
 	struct ist_hook_target target;
 	struct ist_aws *aws;
 	enum ist_format format;
-	char tunnel_id[128];
+	char tunnel_id[129];	/* the model's 128 at most, checked */
 	char tunnel_arn[256];
 	bool opened;		/* by us: close it at the end */
 
@@ -110,6 +111,9 @@ struct proxy {
 	bool no_describe;	/* no credentials: cannot poll */
 	bool signal_seen;
 	bool finished;
+	/* Bytes the device sent, queued or written: whether it sent
+	 * anything, even when its reset arrives before stdout was written. */
+	uint64_t bytes_from_device;
 
 	int exit_code;
 	bool exit_set;
@@ -169,6 +173,21 @@ on_signal(int sig)
 	got_signal = sig;
 	if (signal_ctx)
 		lws_cancel_service(signal_ctx);
+}
+
+/*
+ * Takes the token out of the environment: wiped in place first, so that
+ * /proc/PID/environ (the block the process started with) shows it no
+ * more, then unset, so that no child inherits it.
+ */
+static void
+forget_env_token(void)
+{
+	char *v = getenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
+
+	if (v)
+		OPENSSL_cleanse(v, strlen(v));
+	(void)unsetenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
 }
 
 static long
@@ -415,8 +434,10 @@ on_data(struct ist_session *s, const char *svc, uint32_t id,
 	(void)s;
 	(void)svc;
 	(void)id;
-	if (p->phase == PH_STREAMING)
+	if (p->phase == PH_STREAMING) {
+		p->bytes_from_device += (uint64_t)len;
 		stdio_pump_data(p->pump, data, len);
+	}
 }
 
 static void
@@ -437,7 +458,7 @@ on_connection_end(struct ist_session *s, const char *svc, uint32_t id,
 		set_exit(p, EXIT_DATA, "format mismatch", "the device uses "
 		    "another message format (for the AWS IoT Device Client "
 		    "use --destination-client-type v1)");
-	else if (!stdio_pump_bytes_out(p->pump))
+	else if (!p->bytes_from_device)
 		set_exit(p, EXIT_DATA, "refused by the device",
 		    "the device ended the connection before sending "
 		    "anything: is the service running there (sshd) and "
@@ -748,6 +769,18 @@ parse_args(struct opts *o, int argc, char **argv)
 		fprintf(stderr, PROG ": --token-file needs --tunnel-id\n");
 		return -1;
 	}
+	/* Refused, not cut: a cut id names another tunnel. */
+	if (o->tunnel_id) {
+		struct ist_err e;
+
+		ist_err_clear(&e);
+		if (ist_api_check_tunnel_id("--tunnel-id", o->tunnel_id,
+		    &e) < 0) {
+			fprintf(stderr, PROG ": %s: give the tunnelId "
+			    "as open-tunnel printed it\n", e.msg);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -850,7 +883,8 @@ fail:
 	return NULL;
 }
 
-/* Opens the tunnel (or takes --tunnel-id); *token is the source token. */
+/* Opens the tunnel (or takes --tunnel-id); *token is the source token
+ * (with --tunnel-id and no --rotate, the one main() read: left as is). */
 static int
 get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 {
@@ -859,12 +893,11 @@ get_tunnel(struct proxy *p, char **token, struct ist_err *e)
 	int r;
 
 	memset(&tok, 0, sizeof(tok));
-	*token = NULL;
 	if (p->o.tunnel_id) {
 		snprintf(p->tunnel_id, sizeof(p->tunnel_id), "%s",
 		    p->o.tunnel_id);
 		if (!p->o.rotate)
-			return ist_ws_read_token(p->o.token_file, token, e);
+			return 0;	/* *token was read in main() */
 		r = ist_api_rotate_tunnel_access_token(p->aws, p->tunnel_id,
 		    "SOURCE", NULL, &tok, e);
 		if (r < 0)
@@ -967,9 +1000,11 @@ run_session(struct proxy *p, const char *token)
 	wo.role = IST_ROLE_SOURCE;
 	wo.format = p->format;
 	/* Stream ids must not repeat within a tunnel's life: in a tunnel
-	 * someone else opened, earlier sources may have used low ones. */
+	 * someone else opened, earlier sources may have used low ones. The
+	 * seed keeps them within IST_MAX_ID (include/ist/session.h). */
 	if (!p->opened)
-		wo.last_stream_id = (int32_t)(time(NULL) % 1000000000);
+		wo.last_stream_id = ist_session_stream_id_seed(
+		    (int64_t)time(NULL));
 	wo.access_token = token;
 	wo.reconnect = true;	/* until STREAM_START */
 	r = ist_ws_new(&p->ws, p->ctx, &wo, &cb, p, &e);
@@ -1040,6 +1075,20 @@ main(int argc, char **argv)
 		sink.fp = logf;
 	}
 	log_setup(&p, &sink);
+	/*
+	 * The token is read before anything can start a child (hooks,
+	 * credential_process) and then taken out of the environment, which
+	 * every child would inherit.
+	 */
+	if (p.o.tunnel_id && !p.o.rotate)
+		r = ist_ws_read_token(p.o.token_file, &token, &e);
+	else
+		r = 0;
+	forget_env_token();
+	if (r < 0) {
+		set_exit(&p, EXIT_USAGE, "error", e.msg);
+		goto out;
+	}
 
 	/* The region the hooks see is the one that would be used (options,
 	 * environment, profile); they may change it and the profile, and

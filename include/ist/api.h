@@ -44,6 +44,15 @@ void ist_tunnel_tokens_clear(struct ist_tunnel_tokens *t);
  */
 int ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e);
 
+/*
+ * Checks a tunnel id against the model ([a-zA-Z0-9_-+=:]{1,128}); op
+ * names the caller in e ("--tunnel-id"). A bad id is shown in e with its
+ * non-printable bytes as '?'. Every call taking a tunnel id checks it,
+ * and ist_api_open_tunnel checks the one it returns (IST_ERR_AWS).
+ */
+int ist_api_check_tunnel_id(const char *op, const char *id,
+    struct ist_err *e);
+
 int ist_api_open_tunnel(struct ist_aws *a, const cJSON *req,
     struct ist_tunnel_tokens *out, struct ist_err *e);
 

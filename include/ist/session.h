@@ -10,6 +10,14 @@
  * Connections are named by (service_id, connection_id). In the V1 format
  * there is no service id: callbacks get "" and calls take NULL or "".
  * In V1 and V2 every stream has exactly one connection, id 1.
+ *
+ * Ids we send: every stream id and connection id a session chooses is
+ * within 1..IST_MAX_ID (2^28 - 1), after any number of reconnects. AWS's
+ * SDK (aws-c-iot, under the AWS IoT Device Client) encodes ids as varints
+ * of at most 4 bytes and fails locally on anything larger, so a device on
+ * it could never answer a stream above that. Ids a peer sends are accepted
+ * up to INT32_MAX (stream) and UINT32_MAX (connection) and echoed as they
+ * are; a session never picks one above IST_MAX_ID itself.
  */
 #ifndef IST_SESSION_H
 #define IST_SESSION_H
@@ -41,6 +49,9 @@ enum ist_end_reason {
 	IST_END_REPLACED = 4,	      /* a new STREAM_START superseded it */
 	IST_END_FORMAT = 5,	      /* peer mixed message formats */
 };
+
+/* The largest stream or connection id a session sends (see above). */
+#define IST_MAX_ID 268435455
 
 struct ist_session;
 
@@ -77,7 +88,7 @@ struct ist_session_options {
 	 * (subprotocols 2.0 and 3.0). */
 	bool wait_service_ids;
 	/* Source: stream ids start after this one, so that they never
-	 * repeat within a tunnel across reconnects. */
+	 * repeat within a tunnel across reconnects; 0..IST_MAX_ID. */
 	int32_t last_stream_id;
 	/* Output buffer size; 0 means 256 KiB. At least 2 * IST_MAX_FRAME.
 	 * DATA never takes the last IST_MAX_FRAME bytes: they are kept for
@@ -90,7 +101,8 @@ struct ist_session_options {
 	const struct ist_mem *mem;
 };
 
-/* IST_ERR_INVAL for bad options (role, format, last_stream_id < 0,
+/* IST_ERR_INVAL for bad options (role, format, last_stream_id outside
+ * 0..IST_MAX_ID,
  * out_capacity too small), IST_ERR_NOMEM (nothing leaked). cb may be
  * NULL and each callback is optional. */
 int ist_session_new(struct ist_session **out,
@@ -135,6 +147,17 @@ size_t ist_session_service_ids(const struct ist_session *s,
     const char *const **ids);
 /* The highest stream id used or seen (for last_stream_id on reconnect). */
 int32_t ist_session_last_stream_id(const struct ist_session *s);
+
+/*
+ * A first last_stream_id for a source joining a tunnel someone else
+ * opened (earlier sources may have used low ids), from the wall clock in
+ * seconds: (now mod 65536) * 2048, so at most 134215680, leaving over
+ * 10^8 ids for the streams of the run below IST_MAX_ID. A tunnel lives at
+ * most 12 h (43200 s < 65536 s), so across its life the seed wraps at
+ * most once, and runs a second or more apart start 2048 ids apart: no id
+ * repeats unless one run starts thousands of streams.
+ */
+int32_t ist_session_stream_id_seed(int64_t now);
 
 /*
  * Source: open a new stream to service_id with its first connection

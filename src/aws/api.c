@@ -31,6 +31,17 @@
 
 /* ---- input checks ------------------------------------------------- */
 
+/* Copies s for a message: printable ASCII only, at most n bytes. */
+static void
+clean_copy(char *dst, size_t n, const char *s)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 1 < n; s++)
+		dst[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	dst[o] = '\0';
+}
+
 static bool
 chars_in(const char *s, const char *set)
 {
@@ -45,6 +56,7 @@ static int
 check_simple(const char *op, const char *field, const cJSON *v, size_t max,
     const char *set, const char *pattern, struct ist_err *e)
 {
+	char shown[65];
 	size_t n;
 
 	if (!cJSON_IsString(v) || !v->valuestring)
@@ -54,9 +66,12 @@ check_simple(const char *op, const char *field, const cJSON *v, size_t max,
 	if (n < 1 || n > max)
 		return ist_err_set(e, IST_ERR_INVAL, "%s: %s must be 1 to %zu "
 		    "characters long (it has %zu)", op, field, max, n);
-	if (!chars_in(v->valuestring, set))
-		return ist_err_set(e, IST_ERR_INVAL, "%s: %s '%.64s' does not "
-		    "match %s", op, field, v->valuestring, pattern);
+	if (!chars_in(v->valuestring, set)) {
+		/* The value may hold terminal escapes: never print it raw. */
+		clean_copy(shown, sizeof(shown), v->valuestring);
+		return ist_err_set(e, IST_ERR_INVAL, "%s: %s '%s' does not "
+		    "match %s", op, field, shown, pattern);
+	}
 	return 0;
 }
 
@@ -301,8 +316,8 @@ ist_api_check_open_tunnel(const cJSON *req, struct ist_err *e)
 	return 0;
 }
 
-static int
-check_tunnel_id(const char *op, const char *id, struct ist_err *e)
+int
+ist_api_check_tunnel_id(const char *op, const char *id, struct ist_err *e)
 {
 	cJSON v = { .type = cJSON_String, .valuestring = (char *)id };
 
@@ -349,17 +364,6 @@ is_throttle(const char *type)
 		if (strcmp(type, codes[i]) == 0)
 			return true;
 	return false;
-}
-
-/* Copies s for a message: printable ASCII only, at most n bytes. */
-static void
-clean_copy(char *dst, size_t n, const char *s)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 1 < n; s++)
-		dst[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	dst[o] = '\0';
 }
 
 /*
@@ -683,6 +687,20 @@ ist_api_open_tunnel(struct ist_aws *a, const cJSON *req,
 		return r;
 	r = take_tokens("OpenTunnel", resp, out, true, e);
 	cJSON_Delete(resp);
+	/* An id we cannot pass back as it is (too long, or with terminal
+	 * escapes) would make DescribeTunnel and CloseTunnel act on
+	 * another tunnel, or write raw bytes to the user's terminal. */
+	if (r == 0 && (r = ist_api_check_tunnel_id("OpenTunnel answer",
+	    out->tunnel_id, e)) < 0) {
+		char why[sizeof(e->msg)];
+
+		snprintf(why, sizeof(why), "%s", e->msg);
+		ist_tunnel_tokens_clear(out);
+		return ist_err_set(e, IST_ERR_AWS, "%s: the service (or "
+		    "--api-endpoint) answered with a tunnel id this program "
+		    "cannot use; that tunnel stays open until its timeout",
+		    why);
+	}
 	if (r == 0)
 		ist_verbose("OpenTunnel: opened tunnel %s", out->tunnel_id);
 	return r;
@@ -696,7 +714,7 @@ ist_api_describe_tunnel(struct ist_aws *a, const char *tunnel_id,
 	int r;
 
 	*tunnel = NULL;
-	if ((r = check_tunnel_id("DescribeTunnel", tunnel_id, e)) < 0)
+	if ((r = ist_api_check_tunnel_id("DescribeTunnel", tunnel_id, e)) < 0)
 		return r;
 	in = cJSON_CreateObject();
 	if (!in || !cJSON_AddStringToObject(in, "tunnelId", tunnel_id)) {
@@ -725,7 +743,7 @@ ist_api_close_tunnel(struct ist_aws *a, const char *tunnel_id, bool del,
 	cJSON *in = NULL, *resp = NULL;
 	int r;
 
-	if ((r = check_tunnel_id("CloseTunnel", tunnel_id, e)) < 0)
+	if ((r = ist_api_check_tunnel_id("CloseTunnel", tunnel_id, e)) < 0)
 		return r;
 	in = cJSON_CreateObject();
 	if (!in || !cJSON_AddStringToObject(in, "tunnelId", tunnel_id) ||
@@ -752,7 +770,7 @@ ist_api_rotate_tunnel_access_token(struct ist_aws *a, const char *tunnel_id,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = check_tunnel_id(op, tunnel_id, e)) < 0)
+	if ((r = ist_api_check_tunnel_id(op, tunnel_id, e)) < 0)
 		return r;
 	if (!client_mode || (strcmp(client_mode, "SOURCE") != 0 &&
 	    strcmp(client_mode, "DESTINATION") != 0 &&

@@ -89,7 +89,7 @@ ist_session_new(struct ist_session **out,
 	if (opt->role == IST_ROLE_SOURCE && opt->format != 0 &&
 	    (opt->format < IST_FORMAT_V1 || opt->format > IST_FORMAT_V3))
 		return IST_ERR_INVAL;
-	if (opt->last_stream_id < 0)
+	if (opt->last_stream_id < 0 || opt->last_stream_id > IST_MAX_ID)
 		return IST_ERR_INVAL;
 	cap = opt->out_capacity ? opt->out_capacity : DEFAULT_OUT_CAP;
 	if (cap < 2 * (size_t)IST_MAX_FRAME)
@@ -424,10 +424,12 @@ msg_conn(const struct ist_session *s, const struct ist_msg *m)
 	return 1;
 }
 
+/* A peer's id above IST_MAX_ID is accepted but not noted: last_stream_id
+ * seeds the ids we send, which stay within IST_MAX_ID. */
 static void
 note_stream_id(struct ist_session *s, int32_t id)
 {
-	if (id > s->last_stream_id)
+	if (id > s->last_stream_id && id <= IST_MAX_ID)
 		s->last_stream_id = id;
 }
 
@@ -782,6 +784,14 @@ ist_session_last_stream_id(const struct ist_session *s)
 	return s ? s->last_stream_id : 0;
 }
 
+int32_t
+ist_session_stream_id_seed(int64_t now)
+{
+	uint64_t t = (uint64_t)now % 65536u;
+
+	return (int32_t)(t * 2048u);
+}
+
 bool
 ist_session_connection_live(const struct ist_session *s,
     const char *service_id, uint32_t connection_id)
@@ -861,7 +871,7 @@ ist_session_start_stream(struct ist_session *s, const char *service_id,
 			    "is not one the tunnel was opened with",
 			    service);
 	}
-	if (s->last_stream_id == INT32_MAX)
+	if (s->last_stream_id >= IST_MAX_ID)
 		return ist_err_set(e, IST_ERR_STATE, "stream ids of this "
 		    "tunnel are used up: open a new tunnel");
 	if (!(sl = get_slot(s, service)))
@@ -884,7 +894,7 @@ ist_session_start_stream(struct ist_session *s, const char *service_id,
 			    "started a stream for \"%s\" meanwhile", service);
 		control_msg(s, &m, IST_MSG_STREAM_START,
 		    s->last_stream_id + 1, service, 1);
-		if (s->last_stream_id == INT32_MAX ||
+		if (s->last_stream_id >= IST_MAX_ID ||
 		    ist_frame_size(&m) > room(s, false))
 			return ist_err_set(e, IST_ERR_AGAIN, "output buffer "
 			    "full: drain it and start the stream again");
@@ -926,7 +936,7 @@ ist_session_start_connection(struct ist_session *s,
 	if (!sl || sl->stream_id == 0)
 		return ist_err_set(e, IST_ERR_STATE, "service \"%s\" has no "
 		    "active stream: start one first", service);
-	if (sl->next_conn == 0)
+	if (sl->next_conn == 0 || sl->next_conn > IST_MAX_ID)
 		return ist_err_set(e, IST_ERR_STATE, "connection ids of "
 		    "stream %d are used up: start a new stream",
 		    sl->stream_id);

@@ -417,6 +417,85 @@ test_stream_ids_never_repeat(void **state)
 	peer_done(&q);
 }
 
+/*
+ * Bug "stream ids the AWS SDK cannot answer on": aws-c-iot refuses ids
+ * above 2^28 - 1, and --tunnel-id seeded stream ids from time % 10^9.
+ * Every id we choose stays within 1..IST_MAX_ID, across reconnects and
+ * whatever the clock; a peer's larger ids are accepted and echoed.
+ */
+static void
+test_bug_ids_within_2_pow_28(void **state)
+{
+	static const int64_t clocks[] = { 0, 1, 65535, 65536, 1764547200,
+	    999999999, INT32_MAX, INT64_MAX, -1, INT64_MIN };
+	struct ist_session_options o = { .role = IST_ROLE_SOURCE };
+	struct ist_session *bad = NULL;
+	struct ist_err e = { 0 };
+	struct peer p, d;
+	int32_t last;
+	uint32_t c = 0;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++) {
+		last = ist_session_stream_id_seed(clocks[i]);
+		assert_true(last >= 0);
+		/* Room for 10^8 streams after the seed. */
+		assert_true(last <= IST_MAX_ID - 100000000);
+	}
+	/* Seeds a second apart leave each run 2048 ids of its own. */
+	assert_int_equal(ist_session_stream_id_seed(1764547201) -
+	    ist_session_stream_id_seed(1764547200), 2048);
+	o.last_stream_id = IST_MAX_ID + 1;
+	assert_int_equal(ist_session_new(&bad, &o, NULL, NULL),
+	    IST_ERR_INVAL);
+	o.last_stream_id = INT32_MAX;
+	assert_int_equal(ist_session_new(&bad, &o, NULL, NULL),
+	    IST_ERR_INVAL);
+	assert_null(bad);
+
+	/* Many reconnects, each carrying the last id on: never past it. */
+	last = IST_MAX_ID - 3;
+	for (i = 0; i < 1000; i++) {
+		peer_init(&p, IST_ROLE_SOURCE, IST_FORMAT_V3, last, 0);
+		if (i < 3) {
+			start(&p, "SSH", 1);
+			last = ist_session_last_stream_id(p.s);
+		} else {
+			assert_int_equal(ist_session_start_stream(p.s, "SSH",
+			    &c, &e), IST_ERR_STATE);
+			assert_non_null(strstr(e.msg, "used up"));
+		}
+		assert_true(last <= IST_MAX_ID);
+		peer_done(&p);
+	}
+	assert_int_equal(last, IST_MAX_ID);
+
+	/* A destination takes a peer's ids above the limit and echoes them,
+	 * but does not carry them on as its own last id. */
+	peer_init(&d, IST_ROLE_DESTINATION, 0, 0, 0);
+	{
+		struct ist_msg m = { .type = IST_MSG_STREAM_START,
+		    .stream_id = INT32_MAX, .service_id = "SSH",
+		    .connection_id = UINT32_MAX };
+		static const uint8_t want[] = {
+			0, 23, 0x08, 1, 0x10, 0xff, 0xff, 0xff, 0xff, 0x07,
+			0x22, 2, 'h', 'i', 0x2a, 3, 'S', 'S', 'H', 0x38,
+			0xff, 0xff, 0xff, 0xff, 0x0f,
+		};
+
+		feed_msg_ok(&d, &m);
+		assert_int_equal(d.nev, 1);
+		assert_int_equal(d.ev[0].kind, EV_START);
+		assert_int_equal(d.ev[0].conn, UINT32_MAX);
+		send_all(&d, "SSH", UINT32_MAX, "hi", 2);
+		assert_output(&d, want, sizeof(want));
+		assert_true(ist_session_last_stream_id(d.s) <= IST_MAX_ID);
+	}
+	peer_done(&d);
+
+}
+
 static void
 test_session_new_refuses_bad_options(void **state)
 {
@@ -1645,6 +1724,7 @@ main(void)
 		cmocka_unit_test(test_source_waits_for_service_ids),
 		cmocka_unit_test(test_v1_source_leaves_service_out),
 		cmocka_unit_test(test_stream_ids_never_repeat),
+		cmocka_unit_test(test_bug_ids_within_2_pow_28),
 		cmocka_unit_test(test_session_new_refuses_bad_options),
 		cmocka_unit_test(test_source_bytes_each_format),
 		cmocka_unit_test(test_destination_bytes_each_format),
