@@ -10,9 +10,10 @@
  *
  * Handshake (docs/protocol.md section 2.1): access-token and client-token
  * headers, subprotocol aws.iot.securetunneling-3.0 checked in the reply,
- * channel-id kept for the logs. A refused handshake is retried with backoff on 5xx and network
- * failures (same client token), never on 4xx. LWS-NOTES.md has the lws
- * 4.1.6 bugs worked around here (IPv6 name check, BUG B).
+ * channel-id kept for the logs. A refused handshake is retried with
+ * backoff on 5xx and network failures (same client token), never on 4xx.
+ * LWS-NOTES.md has the lws 4.1.6 bugs worked around here (IPv6 name
+ * check, BUG B).
  *
  * Every callback runs on the loop thread. Secrets given in the options are
  * copied and wiped at ist_ws_free(); they are never logged.
