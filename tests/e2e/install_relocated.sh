@@ -53,6 +53,11 @@ got=$(cd "$T/dev" && find . -type f | LC_ALL=C sort | tr '\n' ' ')
 assert_eq "$got" "./usr/bin/iot-tunnel-agent \
 ./usr/lib/systemd/system/iot-tunnel-agent.service \
 ./usr/share/man/man8/iot-tunnel-agent.8 " "files of --component agent"
+DESTDIR=$T/emu cmake --install "$IST_BUILD" --prefix /usr \
+	--component emulator > "$T/install4.log"
+got=$(cd "$T/emu" && find . -type f | LC_ALL=C sort | tr '\n' ' ')
+assert_eq "$got" "./usr/bin/iot-tunnel-emulator \
+./usr/share/man/man1/iot-tunnel-emulator.1 " "files of --component emulator"
 
 # -- relocated: move the tree elsewhere, remove the original
 mkdir "$T/moved"
