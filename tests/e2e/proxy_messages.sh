@@ -6,7 +6,8 @@
 #   - IOT_SSH_PROXY_VERBOSE=N is -v N times, without touching ssh_config;
 #   - an unreachable HTTPS_PROXY is named as the proxy (without its
 #     password);
-#   - a CA the system does not know: use --ca-file or AWS_CA_BUNDLE;
+#   - a CA the system does not know (API or data plane): use --ca-file
+#     or AWS_CA_BUNDLE;
 #   - a bad session token, a wrong region, a wrong secret and a skewed
 #     clock each get their own hint, not the secret-key one for all;
 #   - no "give the region option", no "OpenTunnel: OpenTunnel failed:",
@@ -107,6 +108,15 @@ assert_contains "$ERR" "trust it with --ca-file FILE or AWS_CA_BUNDLE" \
 	"unknown CA"
 AWS_CA_BUNDLE=$IST_CA run_proxy $emu --wait 1 nodevice 22
 assert_eq "$RC" 4 "AWS_CA_BUNDLE is the fix"
+# the data plane alone (--tunnel-id with a token file: no API call)
+(umask 077; echo AQGAAnotarealtoken > "$T/src.tok")
+run_proxy $emu --tunnel-id 00000000-0000-0000-0000-000000000000 \
+	--token-file "$T/src.tok" --wait 1 kiosk-17 22
+assert_eq "$RC" 5 "unknown CA, data plane: exit status"
+assert_contains "$ERR" "TLS with the tunnel service at 127.0.0.1:$EMU_PORT failed" \
+	"unknown CA, data plane"
+assert_contains "$ERR" "--ca-file FILE or AWS_CA_BUNDLE" "unknown CA, data plane"
+assert_not_contains "$ERR" "AQGAAnotarealtoken" "token in a message"
 
 # -- credentials and region: each its own hint
 AWS_SESSION_TOKEN=not-the-token run_proxy $emu --ca-file "$IST_CA" \
