@@ -7,7 +7,8 @@
 #
 # Then, unless --no-install (and only as root: it changes the system), it
 # installs them with `apt-get install ./*.deb`, checks
-# `iot-ssh-proxy --version`, `man iot-ssh-proxy`, `man iot-tunnel-agent`
+# `iot-ssh-proxy --version`, `man iot-ssh-proxy` (and the other pages), a
+# hook that requires the installed Lua library,
 # and the agent's unit, and purges them again.
 set -eu
 cd "$(dirname "$0")/.."
@@ -114,6 +115,21 @@ for m in "8 iot-tunnel-agent" "1 iot-tunnel-emulator" \
 done
 [ -f /usr/share/iot-ssh-proxy/lua/iot_ssh_proxy.lua ] ||
 	fail "no Lua library in /usr/share/iot-ssh-proxy/lua"
+# The installed proxy's hooks get the installed library: a hook that
+# requires it and denies with the file it got (nothing reaches AWS).
+mkdir -m 700 "$w/hooks"
+cat > "$w/hooks/hooks.lua" <<'LUA'
+local isp = require "iot_ssh_proxy"
+function on_resolve(t)
+  return false, "lib " .. debug.getinfo(isp.glob, "S").source
+end
+LUA
+rc=0
+iot-ssh-proxy --hooks "$w/hooks/hooks.lua" --region us-east-1 kiosk-17 22 \
+	< /dev/null > /dev/null 2> "$w/hook.err" || rc=$?
+[ "$rc" = 3 ] && grep -qF \
+	"denied the tunnel: lib @/usr/share/iot-ssh-proxy/lua/iot_ssh_proxy.lua" \
+	"$w/hook.err" || fail "installed hooks library: rc $rc, $(cat "$w/hook.err")"
 [ -f /usr/share/doc/iot-ssh-proxy/examples/hooks/require-ticket.lua ] ||
 	fail "no examples in /usr/share/doc/iot-ssh-proxy"
 
