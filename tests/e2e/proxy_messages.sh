@@ -21,13 +21,6 @@ start_emulator --admin
 unset HTTPS_PROXY https_proxy NO_PROXY no_proxy AWS_CA_BUNDLE
 emu="--no-hooks --api-endpoint $EMU_URL --proxy-endpoint 127.0.0.1:$EMU_PORT"
 
-count_tunnels() {
-	aws_emu iotsecuretunneling list-tunnels > "$T/all.json" ||
-		fail "list-tunnels"
-	"$IST_PY" -c 'import json, sys
-print(len(json.load(open(sys.argv[1]))["tunnelSummaries"]))' "$T/all.json"
-}
-
 # run_proxy ARGS...: the proxy with stdin from /dev/null; RC, ERR, OUT.
 run_proxy() {
 	RC=0
