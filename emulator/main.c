@@ -137,7 +137,8 @@ usage(FILE *fp)
 	    " from loopback)\n"
 	    "  --seconds-per-minute N  (tests) a lifetime minute lasts N s\n"
 	    "  -v                      more logging (repeatable)\n"
-	    "  -V, --version           print the version\n");
+	    "  -V, --version           print the version\n"
+	    "  -h, --help              this text\n");
 }
 
 static int

@@ -8,6 +8,7 @@
  * the program put it, and only when nobody else can write it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -23,11 +24,9 @@
 #include "ist/safepath.h"
 #include "hooks_int.h"
 
-#ifndef IST_LUA_BUILD_DIR
-#define IST_LUA_BUILD_DIR ""
-#endif
-#ifndef IST_LUA_INSTALL_DIR
-#define IST_LUA_INSTALL_DIR "/usr/local/share/iot-ssh-proxy/lua"
+/* From the program's folder (bin/) to the Lua library: lua/CMakeLists.txt */
+#ifndef IST_LUA_REL_DIR
+#define IST_LUA_REL_DIR "../share/iot-ssh-proxy/lua"
 #endif
 
 static int
@@ -256,18 +255,78 @@ out:
 }
 
 /*
- * package.searchers entry for "iot_ssh_proxy.*": the library bundled with
- * the program, from the source tree (for tests and developers) or the
- * install folder, refused like a hooks file when others could write it.
+ * Where the bundled library lives: IST_LUA_REL_DIR from the folder of the
+ * running program, so an installed tree works wherever it is copied or
+ * moved (the build tree has the same layout: bin/ and share/). Never a
+ * path into the source tree, nor Lua's package.path. 0, or -1 with the
+ * reason in why.
+ */
+static int
+lib_dir(char *dir, size_t n, char *exe, size_t en, char *why, size_t wn)
+{
+	const char *rel = IST_LUA_REL_DIR;
+	ssize_t k;
+	char *slash;
+	int m;
+
+	k = readlink("/proc/self/exe", exe, en - 1);
+	if (k < 0 || (size_t)k >= en - 1) {
+		snprintf(why, wn, "cannot find this program's own path "
+		    "(/proc/self/exe: %s), next to which the library is "
+		    "installed", k < 0 ? strerror(errno) : "too long");
+		return -1;
+	}
+	exe[k] = '\0';
+	m = snprintf(dir, n, "%s", exe);
+	if (m < 0 || (size_t)m >= n)
+		goto toolong;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		goto toolong;
+	*slash = '\0';
+	/* "../" climbs out of bin/: say /usr/share/..., not /usr/bin/../ */
+	while (strncmp(rel, "../", 3) == 0 && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		rel += 3;
+	}
+	m = snprintf(dir + strlen(dir), n - strlen(dir), "/%s", rel);
+	if (m < 0 || (size_t)m >= n - strlen(dir))
+		goto toolong;
+	return 0;
+toolong:
+	snprintf(why, wn, "the path of this program (%s) is too long", exe);
+	return -1;
+}
+
+/* "file:line: " of the innermost Lua caller (require is a C function). */
+static void
+push_where(lua_State *L)
+{
+	lua_Debug ar;
+
+	for (int lv = 1; lua_getstack(L, lv, &ar); lv++) {
+		if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+			lua_pushfstring(L, "%s:%d: ", ar.short_src,
+			    ar.currentline);
+			return;
+		}
+	}
+	lua_pushliteral(L, "");
+}
+
+/*
+ * package.searchers entry for "iot_ssh_proxy.*": the library installed
+ * with the program (lib_dir), refused like a hooks file when others could
+ * write it. These names are reserved: when the file is missing this
+ * raises an error naming the one place it looked, rather than letting
+ * Lua's own searchers take an iot_ssh_proxy.lua from the current folder.
  */
 static int
 l_search_lib(lua_State *L)
 {
-	static const char *const dirs[] = {
-		IST_LUA_BUILD_DIR, IST_LUA_INSTALL_DIR
-	};
 	const char *name = luaL_checkstring(L, 1);
-	char path[1024], file[256];
+	char dir[PATH_MAX], exe[PATH_MAX], path[PATH_MAX + 256];
+	char file[256], why[PATH_MAX + 128];
 	struct ist_err e;
 	size_t i, len;
 	char *buf;
@@ -278,36 +337,39 @@ l_search_lib(lua_State *L)
 		return 0;
 	n = snprintf(file, sizeof(file), "%s.lua", name);
 	if (n < 0 || (size_t)n >= sizeof(file))
-		return 0;
+		return luaL_error(L, "module name '%s' too long", name);
 	for (i = 0; file[i] != '\0'; i++)
 		if (file[i] == '.' && strcmp(file + i, ".lua") != 0)
 			file[i] = '/';
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		if (dirs[i][0] == '\0')
-			continue;
-		n = snprintf(path, sizeof(path), "%s/%s", dirs[i], file);
-		if (n < 0 || (size_t)n >= sizeof(path))
-			continue;
-		/* Before reading: nothing may raise while buf is held. */
-		lua_pushfstring(L, "@%s", path);
-		ist_err_clear(&e);
-		r = hooks_read_file(path, &buf, &len, &e);
-		if (r == IST_ERR_NOTFOUND) {
-			lua_pop(L, 1);
-			continue;
-		}
-		if (r != 0)	/* do not fall back to another copy */
-			return luaL_error(L, "%s", e.msg);
-		r = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
-		free(buf);
-		if (r != LUA_OK)
-			return lua_error(L);
-		lua_pushstring(L, path);
-		return 2;
+	if (lib_dir(dir, sizeof(dir), exe, sizeof(exe), why,
+	    sizeof(why)) < 0) {
+		push_where(L);
+		lua_pushfstring(L, "module '%s' not found: %s", name, why);
+		lua_concat(L, 2);
+		return lua_error(L);
 	}
-	lua_pushfstring(L, "\n\tno file '%s' in %s or %s", file,
-	    IST_LUA_BUILD_DIR, IST_LUA_INSTALL_DIR);
-	return 1;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	/* Before reading: nothing may raise while buf is held. */
+	lua_pushfstring(L, "@%s", path);
+	ist_err_clear(&e);
+	r = hooks_read_file(path, &buf, &len, &e);
+	if (r == IST_ERR_NOTFOUND) {
+		push_where(L);
+		lua_pushfstring(L, "module '%s' not found: no file %s (the "
+		    "library installed with %s; reinstall it, or keep the "
+		    "program's bin/ and share/ folders together)", name, path,
+		    exe);
+		lua_concat(L, 2);
+		return lua_error(L);
+	}
+	if (r != 0)
+		return luaL_error(L, "%s", e.msg);
+	r = luaL_loadbufferx(L, buf, len, lua_tostring(L, -1), "t");
+	free(buf);
+	if (r != LUA_OK)
+		return lua_error(L);
+	lua_pushstring(L, path);
+	return 2;
 }
 
 int

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -151,10 +152,16 @@ usage(FILE *f)
 "  --api-endpoint URL      IoT Secure Tunneling API endpoint override\n"
 "  --proxy-endpoint EP     data-plane endpoint override (host[:port])\n"
 "  --ca-file FILE          extra CAs to trust (default: AWS_CA_BUNDLE)\n"
-"  -v                      more messages (repeatable, up to -vvvv)\n"
+"  -v                      more messages (repeatable, up to -vvvv;\n"
+"                          or IOT_SSH_PROXY_VERBOSE=N, as N times -v)\n"
 "  -q                      quiet: errors only, no progress line\n"
 "  --log-file FILE         messages to FILE instead of stderr\n"
 "  --version, --help\n"
+"\n"
+"Environment: IOT_SSH_PROXY_VERBOSE=N raises the verbosity without\n"
+"editing ssh_config (IOT_SSH_PROXY_VERBOSE=2 ssh HOST); AWS_PROFILE,\n"
+"AWS_REGION, AWS_CA_BUNDLE, HTTPS_PROXY, NO_PROXY and\n"
+"AWSIOT_TUNNEL_ACCESS_TOKEN as described in iot-ssh-proxy(1).\n"
 "\n"
 "Exit codes:\n"
 "  0  the session ended normally (also on SIGHUP from ssh, SIGINT, SIGTERM)\n"
@@ -337,7 +344,7 @@ poll_cb(lws_sorted_usec_list_t *sul)
 			close_ws(p);
 			return;
 		} else if (r < 0) {
-			ist_verbose("DescribeTunnel: %s (will retry)", e.msg);
+			ist_verbose("%s (will retry)", e.msg);
 		} else if (!strcmp(state, "CLOSED")) {
 			snprintf(m, sizeof(m), "tunnel %s was closed before "
 			    "the device joined", p->tunnel_id);
@@ -1022,11 +1029,26 @@ run_session(struct proxy *p, const char *token)
 	return 0;
 }
 
+/*
+ * -v count, or IOT_SSH_PROXY_VERBOSE=N when that is more: ssh runs us
+ * from ssh_config, and a user debugging one connection should not have
+ * to edit it.
+ */
 static void
 log_setup(struct proxy *p, struct ist_log_sink *sink)
 {
+	const char *env = getenv("IOT_SSH_PROXY_VERBOSE");
 	int level = IST_LOG_ERROR;
+	long n;
 
+	if (env && *env) {
+		if (ist_num_parse_long(env, 0, 4, &n) < 0)
+			fprintf(sink->fp ? sink->fp : stderr, PROG ": "
+			    "IOT_SSH_PROXY_VERBOSE=%.16s ignored: expected "
+			    "0 to 4 (as many as -v)\n", env);
+		else if (n > p->o.verbose)
+			p->o.verbose = (int)n;
+	}
 	if (p->o.verbose)
 		level = IST_LOG_INFO + p->o.verbose;
 	ist_log_set_level(level);
@@ -1061,6 +1083,19 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(&p.o, argc, argv) < 0) {
+		cJSON_Delete(p.o.tags);
+		return EXIT_USAGE;
+	}
+	/* Run by hand from a shell, we would open a billed tunnel and
+	 * feed keystrokes to sshd: say what this program is instead. */
+	if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, PROG ": stdin is a terminal: this is an "
+		    "OpenSSH ProxyCommand, run by ssh, not by hand (no tunnel "
+		    "was opened). Put in ~/.ssh/config:\n"
+		    "    Host %s\n"
+		    "        ProxyCommand " PROG " --user %%r %%h %%p\n"
+		    "then run: ssh %s (see man iot-ssh-proxy)\n",
+		    p.o.host, p.o.host);
 		cJSON_Delete(p.o.tags);
 		return EXIT_USAGE;
 	}

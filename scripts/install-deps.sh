@@ -1,13 +1,18 @@
 #!/bin/sh
 # Installs the Debian 12 packages this project builds, tests and demos with.
 # Idempotent: apt-get runs only when something is missing.
+#   install-deps.sh          build, test and demo
+#   install-deps.sh --deb    also what scripts/build-debs.sh needs
 set -eu
 
 PKGS="cmake make gcc pkg-config clang libclang-rt-14-dev
 libwebsockets-dev libcurl4-openssl-dev libssl-dev libcjson-dev liblua5.4-dev
 libprotobuf-c-dev protobuf-c-compiler libmosquitto-dev libcmocka-dev
 openssh-server openssh-client mosquitto mosquitto-clients awscli openssl
-python3 python3-botocore procps netcat-openbsd time valgrind"
+python3 python3-botocore procps netcat-openbsd time valgrind man-db"
+if [ "${1:-}" = --deb ]; then
+	PKGS="$PKGS debhelper dpkg-dev fakeroot lintian"
+fi
 
 missing=""
 for p in $PKGS; do

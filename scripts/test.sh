@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's test command: installs what is missing, builds, and runs every
 # test: the fuzzers briefly, the unit tests under ASan+UBSan, then the whole
-# suite (unit and end-to-end, real servers started by the tests themselves).
+# suite (unit and end-to-end, real servers started by the tests themselves),
+# then builds, installs, checks and purges the Debian packages.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -25,3 +26,11 @@ echo "== all tests"
 cmake -S . -B build -DIST_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The Debian packages (about 30 s here): built, lintian without errors,
+# installed, checked and purged again (as root only: it changes the
+# system; IST_DEBS=0 skips this stage).
+if [ "${IST_DEBS:-1}" != 0 ]; then
+	echo "== Debian packages"
+	./scripts/build-debs.sh
+fi

@@ -1,6 +1,6 @@
 /*
  * frame.h: tunnel frames (2-byte big-endian length + protobuf Message),
- * decoded and encoded with no I/O. PROTOCOL.md section 2.
+ * decoded and encoded with no I/O. docs/protocol.md section 2.2.
  */
 #ifndef IST_FRAME_H
 #define IST_FRAME_H

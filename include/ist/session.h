@@ -5,7 +5,8 @@
  * The adapter feeds every byte of every binary WebSocket message into
  * ist_session_recv(); events come back through callbacks, called from inside
  * recv. Bytes to send come out of ist_session_peek_output() and are written
- * as binary WebSocket messages. PROTOCOL.md section 2 is the specification.
+ * as binary WebSocket messages. docs/protocol.md section 2 is the
+ * specification.
  *
  * Connections are named by (service_id, connection_id). In the V1 format
  * there is no service id: callbacks get "" and calls take NULL or "".
@@ -34,7 +35,7 @@ enum ist_role {
 	IST_ROLE_DESTINATION = 2,
 };
 
-/* The peer message formats of PROTOCOL.md "Peer message formats". */
+/* The peer message formats of docs/protocol.md section 2.5. */
 enum ist_format {
 	IST_FORMAT_V1 = 1, /* no serviceId, no connectionId */
 	IST_FORMAT_V2 = 2, /* serviceId, one connection per stream */
@@ -117,7 +118,7 @@ void ist_session_free(struct ist_session *s);
  * peer sent. Stale or unknown-connection messages and ignorable unknown
  * types are dropped, not errors. Later calls return the same error.
  *
- * Decisions where PROTOCOL.md leaves room:
+ * Decisions where the protocol leaves room (docs/protocol.md section 4):
  *  - stream id <= 0 (negative ids included): in STREAM_START,
  *    CONNECTION_START and DATA it is IST_ERR_PROTO; a STREAM_RESET or
  *    CONNECTION_RESET naming one is dropped (it names no stream);

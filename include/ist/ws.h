@@ -8,11 +8,12 @@
  * TLS, proxy and buffer sizes are right) and the event loop; it adds its
  * own protocols (stdio, local raw sockets) to the same context.
  *
- * Handshake: access-token and client-token headers, subprotocol
- * aws.iot.securetunneling-3.0 checked in the reply, channel-id kept for
- * the logs. A refused handshake is retried with backoff on 5xx and network
- * failures (same client token), never on 4xx. LWS-NOTES.md has the lws
- * 4.1.6 bugs worked around here (IPv6 name check, BUG B).
+ * Handshake (docs/protocol.md section 2.1): access-token and client-token
+ * headers, subprotocol aws.iot.securetunneling-3.0 checked in the reply,
+ * channel-id kept for the logs. A refused handshake is retried with
+ * backoff on 5xx and network failures (same client token), never on 4xx.
+ * LWS-NOTES.md has the lws 4.1.6 bugs worked around here (IPv6 name
+ * check, BUG B).
  *
  * Every callback runs on the loop thread. Secrets given in the options are
  * copied and wiped at ist_ws_free(); they are never logged.

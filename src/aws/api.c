@@ -371,17 +371,16 @@ is_throttle(const char *type)
  * throttling and 5xx.
  */
 static int
-service_error(const char *op, const struct ist_aws *a, long status,
-    const char *body, bool *retry, struct ist_err *e)
+service_error(const char *op, const struct ist_aws *a, bool session,
+    long status, const char *body, bool *retry, struct ist_err *e)
 {
 	cJSON *j = cJSON_Parse(body);
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-	char type[96], msg[256];
+	char type[96], msg[256], hbuf[600];
 	const char *hint = NULL, *hash;
 	int code = IST_ERR_AWS;
 
-	(void)a;
 	if (!cJSON_IsString(m))
 		m = cJSON_GetObjectItemCaseSensitive(j, "Message");
 	if (cJSON_IsString(t) && t->valuestring) {
@@ -407,12 +406,33 @@ service_error(const char *op, const struct ist_aws *a, long status,
 		code = IST_ERR_CREDS;
 	} else if (strcmp(type, "UnrecognizedClientException") == 0 ||
 	    strcmp(type, "InvalidClientTokenId") == 0) {
-		hint = "the access key id is not valid here: check the "
+		/* AWS says "security token" for a bad key id too. */
+		hint = session ? "the session token or access key id is not "
+		    "valid (revoked, mistyped, or from another partition): "
+		    "get fresh temporary credentials, e.g. aws sso login or "
+		    "a new AWS_SESSION_TOKEN" :
+		    "the access key id is not valid here: check the "
 		    "credentials, and the region's partition";
 		code = IST_ERR_CREDS;
 	} else if (strcmp(type, "InvalidSignatureException") == 0 ||
 	    strcmp(type, "SignatureDoesNotMatch") == 0) {
-		hint = "check the secret access key and the system clock";
+		/* The message tells a region, a clock and a key apart. */
+		if (strstr(msg, "region")) {
+			snprintf(hbuf, sizeof(hbuf), "the request was signed "
+			    "for region %s, which %s does not serve: check "
+			    "--region, AWS_REGION and the endpoint "
+			    "(--api-endpoint, AWS_ENDPOINT_URL)",
+			    ist_aws_region(a), ist_aws_api_endpoint(a));
+			hint = hbuf;
+		} else if (strstr(msg, "expired") ||
+		    strstr(msg, "Date in Credential")) {
+			hint = "this machine's clock is off by more than 5 "
+			    "minutes: set it right (NTP)";
+		} else {
+			hint = "check the secret access key "
+			    "(AWS_SECRET_ACCESS_KEY or the profile's "
+			    "aws_secret_access_key)";
+		}
 		code = IST_ERR_CREDS;
 	} else if (strcmp(type, "LimitExceededException") == 0) {
 		hint = "too many open tunnels: close unused tunnels";
@@ -605,12 +625,14 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 			break;
 		} else {
 			ist_debug("%s: HTTP %ld", op, rs.status);
-			r = service_error(op, a, rs.status, rs.body, &retry, e);
+			r = service_error(op, a, cr->session_token != NULL,
+			    rs.status, rs.body, &retry, e);
 		}
 		http_resp_free(&rs);
 		if (!retry || attempt == MAX_ATTEMPTS)
 			break;
-		ist_verbose("%s: %s; retrying", op, e ? e->msg : "failed");
+		/* e->msg already starts with "<op> failed:" */
+		ist_verbose("%s; retrying", e ? e->msg : "failed");
 		backoff(attempt, CALL_TIMEOUT_MS - elapsed_ms(&start));
 	}
 	free(body);

@@ -334,8 +334,8 @@ ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
 		what = "the profile's region";
 	}
 	if (!v || !*v) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "no AWS region: give the "
-		    "region option, set AWS_REGION, or set region in profile "
+		r = ist_err_set(e, IST_ERR_CONFIG, "no AWS region: use "
+		    "--region, set AWS_REGION, or set region in profile "
 		    "%s of %s", p.name, p.config_path);
 		goto out;
 	}

@@ -554,11 +554,13 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 	    rs.status != 200 || rs.body_len == 0 ||
 	    strpbrk(rs.body, "\r\n")) {
 		/* Not on EC2 (or IMDSv2 off): a miss, not an error. */
-		dstr_addf(tried, ", EC2 instance metadata (no IMDSv2 token "
-		    "from %.*s: %s)", (int)bl, base, rs.body ?
-		    "HTTP status" : ie.msg);
 		if (rs.body)
-			dstr_addf(tried, " %ld", rs.status);
+			dstr_addf(tried, ", EC2 instance metadata (no IMDSv2 "
+			    "token from %.*s: HTTP status %ld)", (int)bl, base,
+			    rs.status);
+		else
+			dstr_addf(tried, ", EC2 instance metadata (no IMDSv2 "
+			    "token from %.*s: %s)", (int)bl, base, ie.msg);
 		r = 0;
 		goto out;
 	}

@@ -45,6 +45,20 @@ on_ssl_ctx(CURL *c, void *ctx, void *ud)
 	return CURLE_OK;
 }
 
+/* The proxy URL without user:password@, which may be a secret. */
+static void
+proxy_name(const char *url, char *out, size_t n)
+{
+	const char *host = strstr(url, "://"), *at;
+
+	host = host ? host + 3 : url;
+	at = strchr(host, '@');
+	if (at && (!strchr(host, '/') || at < strchr(host, '/')))
+		snprintf(out, n, "%.*s%s", (int)(host - url), url, at + 1);
+	else
+		snprintf(out, n, "%s", url);
+}
+
 static int
 map_error(CURLcode rc, const struct http_req *rq, const char *detail,
     struct ist_err *e)
@@ -76,6 +90,24 @@ map_error(CURLcode rc, const struct http_req *rq, const char *detail,
 	if (rc == CURLE_SSL_CACERT_BADFILE && rq->ca_file)
 		return ist_err_set(e, code, "%s %s: cannot load CA file %s",
 		    rq->method, rq->url, rq->ca_file);
+	if (rq->proxy && *rq->proxy && (rc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
+	    rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
+	    rc == CURLE_OPERATION_TIMEDOUT)) {
+		char px[256];
+
+		/* Every connection goes to the proxy first: its failure is
+		 * the proxy's (or the proxy's way on), not the service's. */
+		proxy_name(rq->proxy, px, sizeof(px));
+		return ist_err_set(e, code, "%s %s: through the HTTPS proxy %s "
+		    "(from HTTPS_PROXY/https_proxy): %s (check that proxy, or "
+		    "list the host in NO_PROXY)", rq->method, rq->url, px,
+		    what);
+	}
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		return ist_err_set(e, code, "%s %s: %s (a private or test CA: "
+		    "trust it with --ca-file FILE or AWS_CA_BUNDLE)",
+		    rq->method, rq->url, what);
 	return ist_err_set(e, code, "%s %s: %s", rq->method, rq->url, what);
 }
 

@@ -1,6 +1,6 @@
 /*
  * frame.c: tunnel frames, a 2-byte big-endian length then a protobuf
- * Message (PROTOCOL.md section 2), with no I/O.
+ * Message (docs/protocol.md section 2.2), with no I/O.
  *
  * Decoding goes through protobuf-c, with an allocator backed by a fixed
  * per-decoder arena that is reset for every message: the data path never

@@ -1,6 +1,6 @@
 /*
  * session.c: the tunnel protocol state machine of one WebSocket
- * connection, source or destination role, with no I/O (PROTOCOL.md
+ * connection, source or destination role, with no I/O (docs/protocol.md
  * section 2; the contract and its decisions are in ist/session.h).
  *
  * Memory is taken once in ist_session_new(): the frame decoder, the

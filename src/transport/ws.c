@@ -218,7 +218,8 @@ handshake_failed(struct ist_ws *ws, struct lws *wsi, const char *why)
 	if (ws->tls_err[0]) {
 		ist_err_set(&e, IST_ERR_TLS,
 		    "TLS with the tunnel service at %s:%d failed: %s "
-		    "(check --ca-file and --proxy-endpoint)", ws->host,
+		    "(a private or test CA: --ca-file FILE or AWS_CA_BUNDLE; "
+		    "check --proxy-endpoint)", ws->host,
 		    ws->port, ws->tls_err);
 		end(ws, e.code, &e);
 		return;

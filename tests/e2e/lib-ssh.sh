@@ -20,6 +20,7 @@
 #   ssh_dev HOST CMD...       ssh -F $T/ssh_config HOST CMD
 #   last_proxy_rc / last_proxy_err   of the latest ssh_dev's proxy
 #   tunnels_for THING         tunnel ids of THING (newest first)
+#   count_tunnels             how many tunnels the emulator has (any state)
 #   tunnel_status ID          OPEN or CLOSED (DescribeTunnel, AWS CLI)
 #   wait_tunnel_status ID S   until ID is S (the proxy closes the tunnel
 #                             after ssh has already returned)
@@ -137,6 +138,13 @@ tunnels_for() {
 	"$IST_PY" -c 'import json, sys
 for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
     print(t["tunnelId"])' "$T/list.json"
+}
+
+count_tunnels() {
+	aws_emu iotsecuretunneling list-tunnels > "$T/all.json" ||
+		fail "list-tunnels"
+	"$IST_PY" -c 'import json, sys
+print(len(json.load(open(sys.argv[1]))["tunnelSummaries"]))' "$T/all.json"
 }
 
 tunnel_status() {

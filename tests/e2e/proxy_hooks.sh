@@ -46,13 +46,6 @@ chmod 644 "$hooks"
 sed "s|--no-hooks|--hooks $hooks -v|" "$T/ssh_config" > "$T/ssh_config.hooks"
 cp "$T/ssh_config.hooks" "$T/ssh_config"
 
-count_tunnels() {
-	aws_emu iotsecuretunneling list-tunnels > "$T/all.json" ||
-		fail "list-tunnels"
-	"$IST_PY" -c 'import json, sys
-print(len(json.load(open(sys.argv[1]))["tunnelSummaries"]))' "$T/all.json"
-}
-
 # denied WHAT HOST TEXT...: ssh fails, the proxy exits 3
 # with every text on its stderr, and no tunnel was opened.
 denied() {

@@ -1186,6 +1186,58 @@ test_example_require_ticket(void **state)
 	unsetenv("TICKET");
 }
 
+/*
+ * The bundled library comes from ../share/iot-ssh-proxy/lua next to the
+ * running program (here the test binary in build/bin), from nowhere else;
+ * a missing module's error names that full path and is not cut short
+ * (bug: Lua's list of every package.path entry filled the message, which
+ * was cut mid-word, and ./iot_ssh_proxy.lua in the current folder would
+ * have been loaded).
+ */
+static void
+test_bug_require_message_cut(void **state)
+{
+	struct fx *f = *state;
+	char exe[512], lib[600], want[1600], sub[200], cwd[1024];
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	snprintf(lib, sizeof(lib), "%s", exe);
+	slash = strrchr(lib, '/');		/* .../bin/test_hooks */
+	assert_non_null(slash);
+	*slash = '\0';
+	slash = strrchr(lib, '/');		/* .../bin */
+	assert_non_null(slash);
+	snprintf(slash, sizeof(lib) - (size_t)(slash - lib),
+	    "/share/iot-ssh-proxy/lua");
+
+	/* found there: the library the hook gets is that file */
+	load_ok(f, "local isp = require 'iot_ssh_proxy'\n"
+	    "isp.log('info', 'lib ' .. debug.getinfo(isp.glob, 'S').source)\n");
+	snprintf(want, sizeof(want), "hooks: lib @%s/iot_ssh_proxy.lua", lib);
+	assert_contains(logbuf, want);
+
+	/* a decoy in the current folder is never taken */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(sub, sizeof(sub), "%s/iot_ssh_proxy", f->dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(sub, sizeof(sub), "%s/iot_ssh_proxy/nope.lua", f->dir);
+	write_text(sub, "return {}\n");
+	assert_int_equal(chdir(f->dir), 0);
+	assert_int_equal(load(f, "-- line 1\nrequire 'iot_ssh_proxy.nope'\n"),
+	    IST_ERR_HOOK);
+	assert_int_equal(chdir(cwd), 0);
+	snprintf(want, sizeof(want), "hooks.lua:2: module 'iot_ssh_proxy.nope' "
+	    "not found: no file %s/iot_ssh_proxy/nope.lua (the library "
+	    "installed with %s; reinstall it, or keep the program's bin/ and "
+	    "share/ folders together)", lib, exe);
+	assert_contains(f->e.msg, want);
+	assert_null(strstr(f->e.msg, "no field package.preload"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1222,6 +1274,7 @@ main(void)
 		T(test_unsafe_parent_refused),
 		T(test_search_order),
 		T(test_library_helpers),
+		T(test_bug_require_message_cut),
 		T(test_example_tag_with_user),
 		T(test_example_cap_timeout),
 		T(test_example_map_host_to_thing),
