@@ -832,7 +832,7 @@ read_mfa_code(const char *serial, const char *where, char code[16],
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC), r = 0;
 
 	if (fd < 0)
-		return ist_err_set(e, IST_ERR_CONFIG, "mfa_serial (%s) needs "
+		return ist_err_set(e, IST_ERR_CREDS, "mfa_serial (%s) needs "
 		    "an MFA code, and there is no terminal to ask for it (%s): "
 		    "run 'aws sts get-caller-identity' with this profile once "
 		    "in a terminal (iot-ssh-proxy then uses the credentials "
@@ -862,7 +862,7 @@ read_mfa_code(const char *serial, const char *where, char code[16],
 	dprintf(fd, "\n");
 	close(fd);
 	if (n != 6 || strspn(line, "0123456789") != 6)
-		r = ist_err_set(e, IST_ERR_CONFIG, "the MFA code for %.200s "
+		r = ist_err_set(e, IST_ERR_CREDS, "the MFA code for %.200s "
 		    "must be the 6 digits the device shows", serial);
 	else
 		memcpy(code, line, 7);
@@ -886,13 +886,13 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 
 	if (sp && cs) {
 		where_of(v, "credential_source", where, sizeof(where));
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s) has both "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s) has both "
 		    "source_profile and credential_source: keep one",
 		    v->name, where);
 	}
 	if (!sp && !cs) {
 		where_of(v, "role_arn", where, sizeof(where));
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s) has "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s) has "
 		    "role_arn but neither source_profile nor "
 		    "credential_source: add one", v->name, where);
 	}
@@ -909,13 +909,13 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 			r = from_imds(src, &tried, e);
 			dstr_free(&tried);
 		} else {
-			return ist_err_set(e, IST_ERR_CONFIG, "%s: "
+			return ist_err_set(e, IST_ERR_CREDS, "%s: "
 			    "credential_source = %.64s is not one of "
 			    "Environment, Ec2InstanceMetadata, EcsContainer",
 			    where, cs);
 		}
 		if (r == 0)
-			r = ist_err_set(e, IST_ERR_CONFIG, "%s: "
+			r = ist_err_set(e, IST_ERR_CREDS, "%s: "
 			    "credential_source = %s found no credentials: %s",
 			    where, cs, strcmp(cs, "Environment") == 0 ?
 			    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" :
@@ -926,7 +926,7 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 	}
 	where_of(v, "source_profile", where, sizeof(where));
 	if (!profile_view(ch->top, sp, &sv))
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: source_profile = "
+		return ist_err_set(e, IST_ERR_CREDS, "%s: source_profile = "
 		    "%.200s: no such profile in %s or %s", where, sp,
 		    ch->top->cred_path, ch->top->config_path);
 	for (size_t i = 0; i < ch->nvisited; i++) {
@@ -945,7 +945,7 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 				dstr_addf(&d, "%s -> ", ch->visited[k]);
 			dstr_add(&d, sp);
 			path = dstr_take(&d);
-			rr = ist_err_set(e, IST_ERR_CONFIG, "%s: source_profile "
+			rr = ist_err_set(e, IST_ERR_CREDS, "%s: source_profile "
 			    "= %.200s makes a loop (%s): break it", where, sp,
 			    path ? path : "?");
 			free(path);
@@ -953,7 +953,7 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 		}
 	}
 	if (ch->nvisited == CHAIN_MAX)
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: source_profile chain "
+		return ist_err_set(e, IST_ERR_CREDS, "%s: source_profile chain "
 		    "over %d profiles", where, CHAIN_MAX);
 	ch->visited[ch->nvisited++] = sp;
 	/* As botocore: a source with keys (or no role) gives its own; one
@@ -964,7 +964,7 @@ source_creds(struct chain *ch, const struct aws_profile *v,
 	else
 		r = profile_creds(ch, &sv, false, true, src, e);
 	if (r == 0)
-		r = ist_err_set(e, IST_ERR_CONFIG, "%s: source_profile %.200s "
+		r = ist_err_set(e, IST_ERR_CREDS, "%s: source_profile %.200s "
 		    "has no credentials: give it keys, credential_process, or "
 		    "a role of its own", where, sp);
 	return r < 0 ? r : 0;
@@ -1019,7 +1019,7 @@ assume_role(struct chain *ch, const struct aws_profile *v,
 	where_of(v, "role_arn", where, sizeof(where));
 	if (!*args.role_arn || strlen(args.role_arn) > AWS_NAME_MAX ||
 	    strlen(args.session_name) > 64)
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): "
 		    "role_arn must be an ARN, role_session_name 2 to 64 "
 		    "characters", v->name, where);
 	dur = aws_profile_get(v, "duration_seconds");
@@ -1031,13 +1031,13 @@ assume_role(struct chain *ch, const struct aws_profile *v,
 		if (errno || end == dur || *end || args.duration < 900 ||
 		    args.duration > 43200) {
 			where_of(v, "duration_seconds", where, sizeof(where));
-			return ist_err_set(e, IST_ERR_CONFIG, "%s: "
+			return ist_err_set(e, IST_ERR_CREDS, "%s: "
 			    "duration_seconds = %.20s: give 900 to 43200",
 			    where, dur);
 		}
 	}
 	if (aws_cache_key_assume(&args, named, key) < 0)
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): a "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): a "
 		    "setting is not valid UTF-8", v->name, where);
 	r = cache_lookup(key, &path, c, e);
 	if (r != 0) {
@@ -1103,17 +1103,17 @@ web_identity(struct chain *ch, const struct aws_profile *v, bool env_ok,
 	else
 		where_of(v, "web_identity_token_file", where, sizeof(where));
 	if (!arn || strlen(arn) > AWS_NAME_MAX)
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: a web identity token "
+		return ist_err_set(e, IST_ERR_CREDS, "%s: a web identity token "
 		    "file needs a role ARN: set %s", where, from_env ?
 		    "AWS_ROLE_ARN" : "role_arn in the profile");
 	args.role_arn = arn;
 	session_name(v, env_ok, namebuf, sizeof(namebuf), &args.session_name,
 	    &named);
 	if (strlen(args.session_name) > 64)
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: the role session name "
+		return ist_err_set(e, IST_ERR_CREDS, "%s: the role session name "
 		    "is over 64 characters", where);
 	if (aws_cache_key_assume(&args, named, key) < 0)
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: a setting is not "
+		return ist_err_set(e, IST_ERR_CREDS, "%s: a setting is not "
 		    "valid UTF-8", where);
 	r = cache_lookup(key, &path, c, e);
 	if (r != 0) {
@@ -1131,7 +1131,7 @@ web_identity(struct chain *ch, const struct aws_profile *v, bool env_ok,
 		ssize_t k;
 
 		if (fd < 0) {
-			r = ist_err_set(e, IST_ERR_CONFIG, "%s: cannot read the "
+			r = ist_err_set(e, IST_ERR_CREDS, "%s: cannot read the "
 			    "web identity token file %.200s: %s", where, file,
 			    strerror(errno));
 			goto out;
@@ -1143,7 +1143,7 @@ web_identity(struct chain *ch, const struct aws_profile *v, bool env_ok,
 		close(fd);
 		tok = dstr_take(&d);
 		if (!tok || !*tok) {
-			r = ist_err_set(e, IST_ERR_CONFIG, "%s: the web identity "
+			r = ist_err_set(e, IST_ERR_CREDS, "%s: the web identity "
 			    "token file %.200s is %s", where, file, tok ?
 			    "empty" : "over 32 KiB");
 			goto out;
@@ -1258,7 +1258,7 @@ resolve(const struct ist_aws *a, const char *profile, struct ist_creds *out,
 		const struct ini_section *s = p.config_sec ? p.config_sec :
 		    p.cred_sec;
 
-		r = ist_err_set(e, IST_ERR_CONFIG, "AWS profile %s (%s:%d, from "
+		r = ist_err_set(e, IST_ERR_CREDS, "AWS profile %s (%s:%d, from "
 		    "%s) has no credentials: give it aws_access_key_id and "
 		    "aws_secret_access_key, credential_process, role_arn with "
 		    "source_profile or credential_source, "

@@ -70,10 +70,10 @@ login_hint(const struct sso_cfg *c, const char *profile, const char *why,
     struct ist_err *e)
 {
 	if (c->session)
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): %s: "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): %s: "
 		    "run: aws sso login --sso-session %s", profile, c->where,
 		    why, c->session);
-	return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): %s: run: aws "
+	return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): %s: run: aws "
 	    "sso login --profile %s", profile, c->where, why, profile);
 }
 
@@ -221,7 +221,7 @@ sso_config(const struct aws_profile *p, const char *profile,
 		snprintf(name, sizeof(name), "sso-session %s", c->session);
 		s = ini_section(p->config, name);
 		if (!s)
-			return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): "
+			return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): "
 			    "sso_session = %s, but %s has no [sso-session %s] "
 			    "section: add it, or run: aws configure sso",
 			    profile, where, c->session, p->config_path,
@@ -229,7 +229,7 @@ sso_config(const struct aws_profile *p, const char *profile,
 		c->start_url = ini_get(s, "sso_start_url");
 		c->region = ini_get(s, "sso_region");
 		if (!c->start_url || !c->region)
-			return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: "
+			return ist_err_set(e, IST_ERR_CREDS, "%s:%d: "
 			    "[sso-session %s] lacks %s", p->config_path,
 			    s->line, c->session, !c->start_url ?
 			    "sso_start_url" : "sso_region");
@@ -238,7 +238,7 @@ sso_config(const struct aws_profile *p, const char *profile,
 		    strcmp(aws_profile_get(p, "sso_start_url"),
 		    c->start_url) != 0) || (aws_profile_get(p, "sso_region") &&
 		    strcmp(aws_profile_get(p, "sso_region"), c->region) != 0))
-			return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): "
+			return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): "
 			    "sso_start_url or sso_region differs from "
 			    "[sso-session %s]: remove them from the profile",
 			    profile, where, c->session);
@@ -247,7 +247,7 @@ sso_config(const struct aws_profile *p, const char *profile,
 		c->region = aws_profile_get(p, "sso_region");
 	}
 	if (!c->start_url || !c->region || !c->account || !c->role)
-		return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s) is an SSO "
+		return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s) is an SSO "
 		    "profile but lacks %s: add it, or run: aws configure sso "
 		    "--profile %s", profile, where, !c->start_url ?
 		    "sso_start_url" : !c->region ? "sso_region" : !c->account ?
@@ -255,7 +255,7 @@ sso_config(const struct aws_profile *p, const char *profile,
 	for (const char *s = c->region; *s; s++)
 		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) &&
 		    *s != '-')
-			return ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): "
+			return ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): "
 			    "sso_region '%.64s' is not a region name", profile,
 			    where, c->region);
 	return 0;
@@ -305,7 +305,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	/* The role credentials the CLI (or we) cached, first. */
 	if (aws_cache_key_sso(c.account, c.role, c.session, c.start_url,
 	    key) < 0) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "profile %s (%s): the SSO "
+		r = ist_err_set(e, IST_ERR_CREDS, "profile %s (%s): the SSO "
 		    "settings are not valid UTF-8", profile, where);
 		goto out;
 	}
@@ -369,7 +369,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	query_add(&url, c.role);
 	dstr_addf(&auth, "x-amz-sso_bearer_token: %s", at);
 	if (!dstr_ok(&url) || !dstr_ok(&auth)) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "profile %s: the SSO request "
+		r = ist_err_set(e, IST_ERR_CREDS, "profile %s: the SSO request "
 		    "is too long", profile);
 		goto out;
 	}
