@@ -33,8 +33,9 @@ test_credential_process_closes_stdout_and_hangs(void **state)
 	    "exec >&-\n"
 	    "(sleep 75; echo late > \"$HOME/late\") &\n"
 	    "sleep 90\n", 0700);
+	/* "exec": else the "sh -c" around it keeps the pipe open. */
 	tu_snprintf(cfg, sizeof(cfg), "[default]\ncredential_process = "
-	    "%s/proc.sh\n", tu_home);
+	    "exec %s/proc.sh\n", tu_home);
 	tu_write(".aws/config", cfg, 0600);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(ist_creds_resolve(NULL, &c, &e), IST_ERR_TIMEOUT);
