@@ -286,6 +286,8 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 		ist_info("fault: the next %d %s calls fail with %d %s", v,
 		    f->fail_op[0] ? f->fail_op : "API", v2, ty);
 		*out = ok(status);
+	} else if (!strcmp(what, "sso-token")) {
+		*out = emu_sso_admin(emu, in, status);
 	} else if (!strcmp(what, "delay")) {
 		if (get_int(in, "ms", 0, 0, 600000, &v) ||
 		    get_int(in, "count", 1, -1, 1000000, &v2) ||

@@ -911,12 +911,32 @@ auth_field(const char *auth, const char *name, char *out, size_t outsz)
 	return 0;
 }
 
+static void
+sigerr(struct emu_sigerr *se, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+sigerr(struct emu_sigerr *se, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(se->type, sizeof(se->type), "%s", type);
+	va_start(ap, fmt);
+	vsnprintf(se->msg, sizeof(se->msg), fmt, ap);
+	va_end(ap);
+}
+
 /*
- * Verifies the SigV4 Authorization of r. Returns 0, or fills *status and
- * *body with AWS's answer for the failure.
+ * Verifies the SigV4 Authorization of r for service (its signing name,
+ * e.g. "iotsecuredtunneling"; display: "IoTSecuredTunneling"). Returns
+ * 0, or fills *status and *se with AWS's answer for the failure (the
+ * IoT names; STS renames them). *signer: the key that signed, or NULL
+ * when no keys are configured.
  */
-static int
-verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
+int
+emu_api_verify(struct emu *emu, const struct emu_req *r, const char *service,
+    const char *display, int *status, struct emu_sigerr *se,
+    const struct emu_cred **signer)
 {
 	char cred[512], sigh[1024], sig[128];
 	char *parts[5] = { NULL };
@@ -931,9 +951,10 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	int rc = -1;
 
 	*status = 403;
+	*signer = NULL;
 	memset(&res, 0, sizeof(res));
 	if (!r->auth) {
-		*body = emu_api_error("MissingAuthenticationTokenException",
+		sigerr(se, "MissingAuthenticationTokenException",
 		    "Missing Authentication Token");
 		return -1;
 	}
@@ -942,7 +963,7 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	    auth_field(r->auth, "SignedHeaders=", sigh, sizeof(sigh)) ||
 	    auth_field(r->auth, "Signature=", sig, sizeof(sig))) {
 		*status = 400;
-		*body = emu_api_error("IncompleteSignatureException",
+		sigerr(se, "IncompleteSignatureException",
 		    "Authorization header requires 'Credential', "
 		    "'Signature' and 'SignedHeaders' parameters (AWS4-HMAC-"
 		    "SHA256)");
@@ -958,7 +979,7 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	}
 	if (n != 4 || strcmp(parts[4], "aws4_request")) {
 		*status = 400;
-		*body = emu_api_error("IncompleteSignatureException",
+		sigerr(se, "IncompleteSignatureException",
 		    "Credential must have exactly 5 slash-delimited elements,"
 		    " e.g. keyid/date/region/service/term");
 		return -1;
@@ -967,20 +988,25 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 		if (!strcmp(emu->creds[i].akid, parts[0]))
 			c = &emu->creds[i];
 	if (emu->n_creds && !c) {
-		*body = emu_api_error("UnrecognizedClientException",
+		sigerr(se, "UnrecognizedClientException",
 		    "The security token included in the request is invalid.");
+		return -1;
+	}
+	if (c && c->expires > 0 && emu_now() > c->expires) {
+		sigerr(se, "ExpiredTokenException",
+		    "The security token included in the request is expired");
 		return -1;
 	}
 	if (c && ((c->session_token && (!r->sec_token ||
 	    strcmp(c->session_token, r->sec_token))) ||
 	    (!c->session_token && r->sec_token))) {
-		*body = emu_api_error("UnrecognizedClientException",
+		sigerr(se, "UnrecognizedClientException",
 		    "The security token included in the request is invalid.");
 		return -1;
 	}
 	t = parse_amz_date(r->amz_date);
 	if (t < 0) {
-		*body = emu_api_error("IncompleteSignatureException",
+		sigerr(se, "IncompleteSignatureException",
 		    "Authorization header requires existence of either a "
 		    "'X-Amz-Date' or a 'Date' header.");
 		*status = 400;
@@ -991,30 +1017,31 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 
 		fmt_amz_date(now + (t < now ? -SIG_SKEW : SIG_SKEW), a);
 		fmt_amz_date(now, b);
-		*body = emu_api_error("InvalidSignatureException",
+		sigerr(se, "InvalidSignatureException",
 		    "Signature expired: %s is now %s than %s (%s %c 5 min.)",
 		    r->amz_date, t < now ? "earlier" : "later", a, b,
 		    t < now ? '-' : '+');
 		return -1;
 	}
 	if (strncmp(parts[1], r->amz_date, 8) || strlen(parts[1]) != 8) {
-		*body = emu_api_error("InvalidSignatureException",
+		sigerr(se, "InvalidSignatureException",
 		    "Date in Credential scope does not match YYYYMMDD from "
 		    "ISO-8601 version of date from HTTP: '%.8s' != '%.8s', "
 		    "from '%s'.", parts[1], r->amz_date, r->amz_date);
 		return -1;
 	}
 	if (strcmp(parts[2], emu->region)) {
-		*body = emu_api_error("InvalidSignatureException",
+		sigerr(se, "InvalidSignatureException",
 		    "Credential should be scoped to a valid region. ");
 		return -1;
 	}
-	if (strcasecmp(parts[3], "iotsecuredtunneling")) {
-		*body = emu_api_error("InvalidSignatureException",
+	if (strcasecmp(parts[3], service)) {
+		sigerr(se, "InvalidSignatureException",
 		    "Credential should be scoped to correct service: "
-		    "'IoTSecuredTunneling'. ");
+		    "'%s'. ", display);
 		return -1;
 	}
+	*signer = c;
 	if (!c)
 		return 0; /* no keys configured: accept any */
 
@@ -1037,7 +1064,7 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	memset(&e, 0, sizeof(e));
 	if (ist_sigv4_sign(&req, &p, &res, &e) != 0) {
 		*status = 400;
-		*body = emu_api_error("IncompleteSignatureException", "%s",
+		sigerr(se, "IncompleteSignatureException", "%s",
 		    e.msg);
 		goto out;
 	}
@@ -1045,7 +1072,7 @@ verify(struct emu *emu, const struct emu_req *r, int *status, char **body)
 	    CRYPTO_memcmp(sig, res.signature, strlen(sig))) {
 		ist_debug3("signature mismatch; string to sign: %s",
 		    res.string_to_sign);
-		*body = emu_api_error("InvalidSignatureException",
+		sigerr(se, "InvalidSignatureException",
 		    "The request signature we calculated does not match the "
 		    "signature you provided. Check your AWS Secret Access Key "
 		    "and signing method. Consult the service documentation for"
@@ -1060,15 +1087,34 @@ out:
 
 void
 emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
-    char **body)
+    char **body, const char **content_type)
 {
 	static const char prefix[] = "IoTSecuredTunneling.";
 	struct emu_faults *f = &emu->faults;
+	const struct emu_cred *cred;
+	struct emu_sigerr se;
 	const char *op;
 	cJSON *in = NULL;
 
 	*status = 400;
 	*body = NULL;
+	/* STS (query protocol), the SSO portal and SSO-OIDC share the one
+	 * URL with the tunnel API, as with --endpoint-url. */
+	if (emu_sts_wants(r)) {
+		emu_sts_handle(emu, r, status, body, content_type);
+		return;
+	}
+	if (emu_sso_wants(r)) {
+		emu_sso_handle(emu, r, status, body, content_type);
+		return;
+	}
+	if (strcmp(r->path, "/") != 0 || strcmp(r->method, "POST") != 0) {
+		*status = strcmp(r->path, "/") ? 404 : 405;
+		*body = emu_api_error("UnknownOperationException", "%s",
+		    *status == 404 ? "Not found: the API is POST /, the data "
+		    "plane /tunnel" : "Method not allowed: the API takes POST /");
+		return;
+	}
 	if (f->fail_count > 0 && emu_fault_applies(f->fail_op, r->target)) {
 		f->fail_count--;
 		*status = f->fail_status;
@@ -1077,7 +1123,9 @@ emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
 		ist_verbose("fault: answered %d %s", *status, f->fail_type);
 		return;
 	}
-	if (verify(emu, r, status, body) != 0) {
+	if (emu_api_verify(emu, r, "iotsecuredtunneling",
+	    "IoTSecuredTunneling", status, &se, &cred) != 0) {
+		*body = emu_api_error(se.type, "%s", se.msg);
 		ist_info("API request refused: %d (%s)", *status,
 		    *body ? *body : "");
 		return;

@@ -45,6 +45,7 @@ struct emu_cred {
 	char *akid;
 	char *secret;
 	char *session_token; /* NULL: none */
+	double expires;	     /* emu_now() after which it is refused; 0 never */
 };
 
 /* Fault-injection state; admin.c sets it, the planes consume it. */
@@ -152,6 +153,7 @@ struct emu {
 	struct emu_pending pending;
 	struct emu_faults faults;
 	struct emu_mqtt *mqtt; /* NULL without --mqtt */
+	struct emu_sso *sso;   /* SSO tokens (sso.c) */
 };
 
 /* util (main.c) */
@@ -192,8 +194,37 @@ struct emu_req {
 	const uint8_t *body;
 	size_t body_len;
 };
+/*
+ * Every API request (any method and path but /admin/ and /tunnel).
+ * *content_type is preset to "application/x-amz-json-1.1"; set to
+ * another static string where AWS answers otherwise (STS: text/xml).
+ */
 void emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
-    char **body);
+    char **body, const char **content_type);
+/* A SigV4 failure: AWS's error type and message. */
+struct emu_sigerr {
+	char type[64];
+	char msg[600];
+};
+int emu_api_verify(struct emu *emu, const struct emu_req *r,
+    const char *service, const char *display, int *status,
+    struct emu_sigerr *se, const struct emu_cred **cred);
+/* A header of r by lowercase name, or NULL. */
+const char *emu_req_header(const struct emu_req *r, const char *name);
+
+/* sts.c: STS AssumeRole and AssumeRoleWithWebIdentity (query protocol). */
+bool emu_sts_wants(const struct emu_req *r);
+void emu_sts_handle(struct emu *emu, const struct emu_req *r, int *status,
+    char **body, const char **content_type);
+/* Issues temporary credentials the tunnel API accepts until expiry. */
+int emu_sts_issue(struct emu *emu, long seconds, const struct emu_cred **out);
+
+/* sso.c: the SSO portal's GetRoleCredentials and SSO-OIDC CreateToken. */
+bool emu_sso_wants(const struct emu_req *r);
+void emu_sso_handle(struct emu *emu, const struct emu_req *r, int *status,
+    char **body, const char **content_type);
+/* admin "sso-token": registers a token as "aws sso login" would get. */
+char *emu_sso_admin(struct emu *emu, const cJSON *in, int *status);
 /* A JSON error body {"__type","message"}; malloc'd or NULL. */
 char *emu_api_error(const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

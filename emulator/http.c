@@ -24,6 +24,8 @@ struct hreq {
 	char *path;
 	char *query;
 	char *target, *auth, *amz_date, *sec_token;
+	char *method;
+	const char *ctype; /* the answer's Content-Type (static) */
 	char *hname[MAX_SIGNED], *hval[MAX_SIGNED];
 	size_t n_hdrs;
 	uint8_t *body;
@@ -49,6 +51,7 @@ req_reset(struct hreq *q)
 	free(q->auth);
 	free(q->amz_date);
 	free(q->sec_token);
+	free(q->method);
 	for (i = 0; i < q->n_hdrs; i++) {
 		free(q->hname[i]);
 		free(q->hval[i]);
@@ -143,6 +146,27 @@ copy_headers(struct hreq *q, struct lws *wsi)
 			s++;
 	}
 	free(list);
+	/* Unsigned ones the AWS protocols need (STS, the SSO portal). */
+	{
+		static const char *const extra[] = { "content-type",
+			"x-amz-sso_bearer_token" };
+
+		for (size_t k = 0; k < 2 && q->n_hdrs < MAX_SIGNED; k++) {
+			bool have = false;
+			char *v;
+
+			for (size_t j = 0; j < q->n_hdrs; j++)
+				have |= !strcmp(q->hname[j], extra[k]);
+			if (have || !(v = hdr_dup(wsi, extra[k])))
+				continue;
+			q->hname[q->n_hdrs] = strdup(extra[k]);
+			if (!q->hname[q->n_hdrs]) {
+				free(v);
+				continue;
+			}
+			q->hval[q->n_hdrs++] = v;
+		}
+	}
 }
 
 static void
@@ -169,7 +193,7 @@ answer(struct hreq *q)
 		q->status = 413;
 		q->resp = emu_api_error("SerializationException",
 		    "Request body over %u bytes", EMU_MAX_REQ_BODY);
-	} else if (!strcmp(q->path, "/")) {
+	} else {
 		struct ist_header h[MAX_SIGNED];
 		struct emu_req r;
 		size_t i;
@@ -185,16 +209,13 @@ answer(struct hreq *q)
 		r.sec_token = q->sec_token;
 		r.headers = h;
 		r.n_headers = q->n_hdrs;
-		r.method = "POST";
-		r.path = "/";
+		r.method = q->method ? q->method : "POST";
+		r.path = q->path;
 		r.query = q->query ? q->query : "";
 		r.body = q->body;
 		r.body_len = q->body_len;
-		emu_api_handle(emu, &r, &q->status, &q->resp);
-	} else {
-		q->status = 404;
-		q->resp = emu_api_error("UnknownOperationException",
-		    "Not found: the API is POST /, the data plane /tunnel");
+		q->ctype = "application/x-amz-json-1.1";
+		emu_api_handle(emu, &r, &q->status, &q->resp, &q->ctype);
 	}
 	if (!q->resp) {
 		q->status = 500;
@@ -224,7 +245,8 @@ write_answer(struct hreq *q, struct lws *wsi)
 
 	if (!q->hdrs_sent) {
 		if (lws_add_http_common_headers(wsi, (unsigned int)q->status,
-		    "application/x-amz-json-1.1", len, &p, end) ||
+		    q->ctype ? q->ctype : "application/x-amz-json-1.1", len,
+		    &p, end) ||
 		    lws_add_http_header_by_name(wsi,
 		    (const unsigned char *)"x-amzn-requestid:",
 		    (const unsigned char *)q->request_id,
@@ -263,9 +285,24 @@ on_http(struct hreq *q, struct lws *wsi, const char *uri)
 	if (!q->path)
 		return -1;
 	/* The API needs no query string; keep one for the signature. */
-	n = lws_hdr_copy(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS);
-	if (n > 0)
-		q->query = strndup(args, (size_t)n);
+	/* lws keeps each argument as a fragment: join them with '&'. */
+	{
+		size_t ql = 0;
+		int f;
+
+		for (f = 0; f < 32; f++) {
+			n = lws_hdr_copy_fragment(wsi, args + ql,
+			    (int)(sizeof(args) - ql), WSI_TOKEN_HTTP_URI_ARGS, f);
+			if (n <= 0)
+				break;
+			ql += (size_t)n;
+			if (ql + 2 >= sizeof(args))
+				break;
+			args[ql++] = '&';
+		}
+		if (ql > 0)
+			q->query = strndup(args, ql - 1);
+	}
 	q->admin = !strncmp(q->path, "/admin/", 7);
 	if (q->admin && (!emu->admin || !emu_is_loopback(wsi))) {
 		/* Not an admin endpoint then: answer as for any path. */
@@ -276,18 +313,13 @@ on_http(struct hreq *q, struct lws *wsi, const char *uri)
 			return -1;
 	}
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) {
-		q->status = 404;
-		q->resp = emu_api_error("UnknownOperationException",
-		    "Not found: the API takes POST /");
-		if (!strcmp(q->path, "/")) {
-			q->status = 405;
-			free(q->resp);
-			q->resp = emu_api_error("UnknownOperationException",
-			    "Method not allowed: the API takes POST /");
-		}
-		emu_uuid(q->request_id);
-		q->ready = true;
-		lws_callback_on_writable(wsi);
+		/* GET (the SSO portal) and others: no body to wait for. */
+		q->method = strdup(lws_hdr_total_length(wsi,
+		    WSI_TOKEN_GET_URI) ? "GET" : "OTHER");
+		if (!q->method)
+			return -1;
+		copy_headers(q, wsi);
+		answer(q);
 		q->answered_early = true;
 		return 0;
 	}

@@ -63,18 +63,23 @@ struct ini_section {
 	int line;
 	struct ini_kv *kv;
 	size_t nkv;
+	size_t cap_kv;
 };
 
 struct ini {
 	char *path;
 	struct ini_section *sec;
 	size_t nsec;
+	size_t cap_sec;
 };
 
 int ini_load(const char *path, struct ini **out, struct ist_err *e);
 const struct ini_section *ini_section(const struct ini *ini,
     const char *name);
 const char *ini_get(const struct ini_section *s, const char *key);
+/* The setting itself (its line, for messages), or NULL. */
+const struct ini_kv *ini_get_kv(const struct ini_section *s,
+    const char *key);
 void ini_free(struct ini *ini);
 /* Parses a whole file held in memory; path is only for messages. */
 int ini_parse(const char *path, const char *text, size_t len,
@@ -147,7 +152,112 @@ struct ist_aws {
 	char *no_proxy;	 /* as in NO_PROXY, or NULL */
 	struct ist_creds creds;
 	bool have_creds;
+	int max_attempts; /* AWS_MAX_ATTEMPTS / max_attempts, or 3 */
 };
+
+/* Limits on values from the environment and the files, named in errors. */
+#define AWS_AKID_MAX 128	/* AccessKeyId: 16 to 128 in the STS model */
+#define AWS_SECRET_MAX 1024
+#define AWS_TOKEN_MAX 16000	/* X-Amz-Security-Token: fits one 16 KiB line */
+#define AWS_NAME_MAX 1024	/* profile names, ARNs, session names */
+#define AWS_URL_MAX 4000	/* endpoint, proxy and container URLs */
+
+/*
+ * Where and how the credential sources beyond the files talk to AWS
+ * (STS, the SSO portal, SSO-OIDC): the extra CA file, the proxy, the
+ * region of the profile being resolved and the retry budget.
+ */
+struct aws_net {
+	const struct ist_aws *a; /* for ist_aws_proxy_for; may be NULL */
+	const char *ca_file;	 /* NULL: the system's store only */
+	const char *region;	 /* NULL: none configured */
+	int max_attempts;	 /* max_attempts / AWS_MAX_ATTEMPTS, 1..10 */
+};
+
+/*
+ * The endpoint of service ("sts", "sso", "sso_oidc") as botocore finds
+ * it: AWS_ENDPOINT_URL_<SERVICE>, the profile's [services] section,
+ * AWS_ENDPOINT_URL, the profile's endpoint_url, else dflt. *out is
+ * malloc'd, without a trailing '/'. Returns 0 or IST_ERR_CONFIG.
+ */
+int aws_service_endpoint(const struct aws_profile *p, const char *service,
+    const char *dflt, char **out, struct ist_err *e);
+
+/*
+ * max_attempts as botocore reads it: AWS_MAX_ATTEMPTS, the profile's
+ * max_attempts, else 3 (retry_mode standard) or 5 (legacy). 1 to 10.
+ */
+int aws_max_attempts(const struct aws_profile *p, int *out,
+    struct ist_err *e);
+
+/* One HTTP exchange with the retries of the "standard" mode. */
+int aws_http_retry(const struct aws_net *n, const struct http_req *rq,
+    struct http_resp *rs, const char *what, struct ist_err *e);
+
+/* sts.c: AssumeRole (signed with src) and AssumeRoleWithWebIdentity. */
+struct sts_args {
+	const char *role_arn;
+	const char *session_name;
+	const char *external_id;  /* NULL: none */
+	const char *serial;	  /* mfa_serial, NULL: none */
+	const char *token_code;	  /* the MFA code, with serial */
+	const char *web_identity; /* the token, for the web identity call */
+	long duration;		  /* 0: the service's default */
+};
+
+/* The answer kept as the AWS CLI caches it. */
+struct sts_result {
+	struct ist_creds creds;
+	char *assumed_role_id;
+	char *arn;
+	char *request_id;
+};
+
+int aws_sts_assume(const struct aws_net *n, const struct aws_profile *p,
+    const struct sts_args *args, const struct ist_creds *src,
+    struct sts_result *out, struct ist_err *e);
+void aws_sts_result_free(struct sts_result *r);
+
+/*
+ * A strict reader of the XML that STS answers: the text of the element
+ * at path (e.g. {"AssumeRoleResult", "Credentials", "AccessKeyId"}),
+ * entities decoded, malloc'd; NULL when absent or malformed.
+ */
+char *aws_xml_text(const char *doc, size_t len, const char *const *path,
+    size_t depth);
+
+/* credcache.c: the AWS CLI's credential cache (~/.aws/cli/cache). */
+/* The file name (without ".json") of an AssumeRole entry, as botocore. */
+int aws_cache_key_assume(const struct sts_args *args, bool with_name,
+    char out[41]);
+/* The same for an SSO role: sessionName, or startUrl when it is NULL. */
+int aws_cache_key_sso(const char *account, const char *role,
+    const char *session, const char *start_url, char out[41]);
+/* SHA-1 hex of s: the SSO token cache's file names. */
+void aws_sha1_hex(const char *s, char out[41]);
+/* dir/name.json, dir under HOME; malloc'd or NULL. */
+char *aws_home_file(const char *dir, const char *name);
+/*
+ * Reads cached credentials (Credentials.AccessKeyId ...) from path.
+ * Returns 1 and fills c when present and valid until more than margin
+ * seconds from now, 0 when absent, expired or unreadable (logged), or
+ * IST_ERR_UNSAFE when others could have written the file.
+ */
+int aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
+    struct ist_err *e);
+/* Writes an entry as the CLI does (sr NULL: an SSO role's). */
+int aws_cache_write(const char *path, const struct ist_creds *c,
+    const struct sts_result *sr, struct ist_err *e);
+/* Writes text to path atomically, mode 0600, in a safe folder (made). */
+int aws_file_write_atomic(const char *path, const char *text,
+    struct ist_err *e);
+/* Reads a whole small file (a secret: wiped on free); NULL when absent. */
+int aws_file_read(const char *path, size_t max, char **out,
+    struct ist_err *e);
+
+/* sso.c: IAM Identity Center role credentials for profile p. */
+int aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
+    const char *profile, struct ist_creds *out, struct ist_err *e);
 
 /* The API endpoint of a, split into host, port, TLS and path. */
 const struct ist_endpoint *aws_api_ep(const struct ist_aws *a);

@@ -155,6 +155,9 @@ resolve_api(struct ist_aws *a, const struct ist_aws_opts *o,
 		what = "AWS_ENDPOINT_URL";
 	}
 	dstr_init(&d, 4096);
+	if (v && strlen(v) > AWS_URL_MAX)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s is over %d bytes: "
+		    "check it", what, AWS_URL_MAX);
 	if (v) {
 		r = parse_url(v, "http", "https", false, what, &ep, e);
 		if (r < 0)
@@ -201,10 +204,16 @@ resolve_proxy(struct ist_aws *a, struct ist_err *e)
 	}
 	if (!np)
 		np = aws_getenv("NO_PROXY");
+	if (np && strlen(np) > 65536)
+		return ist_err_set(e, IST_ERR_CONFIG, "NO_PROXY is over 65536 "
+		    "bytes: check it");
 	if (np && !(a->no_proxy = strdup(np)))
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 	if (!v)
 		return 0;
+	if (strlen(v) > AWS_URL_MAX)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s is over %d bytes: "
+		    "check it", name, AWS_URL_MAX);
 	sep = strstr(v, "://");
 	if (sep) {
 		if (strncasecmp(v, "https://", 8) == 0) {
@@ -284,6 +293,33 @@ ist_aws_proxy_for(const struct ist_aws *a, const char *host)
 	return a->proxy;
 }
 
+int
+aws_max_attempts(const struct aws_profile *p, int *out, struct ist_err *e)
+{
+	const char *v = aws_getenv("AWS_MAX_ATTEMPTS"), *what =
+	    "AWS_MAX_ATTEMPTS";
+	const char *mode = aws_getenv("AWS_RETRY_MODE");
+	char *end;
+	long n;
+
+	if (!mode)
+		mode = aws_profile_get(p, "retry_mode");
+	*out = mode && strcasecmp(mode, "legacy") == 0 ? 5 : 3;
+	if (!v) {
+		v = aws_profile_get(p, "max_attempts");
+		what = "the profile's max_attempts";
+	}
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 10)
+		return ist_err_set(e, IST_ERR_CONFIG, "%s = %.20s: give a "
+		    "number of attempts from 1 to 10", what, v);
+	*out = (int)n;
+	return 0;
+}
+
 static int
 set_str(char **dst, const char *v, struct ist_err *e)
 {
@@ -302,7 +338,7 @@ ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
 	struct aws_profile p;
 	struct ist_aws *a;
 	struct ist_endpoint ep;
-	const char *v, *what;
+	const char *v, *what, *ca_what;
 	bool have_profile = false;
 	int r;
 
@@ -349,6 +385,8 @@ ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
 
 	if ((r = resolve_api(a, o, &p, e)) < 0)
 		goto out;
+	if ((r = aws_max_attempts(&p, &a->max_attempts, e)) < 0)
+		goto out;
 
 	/* The data-plane override is checked now, used per call. */
 	v = o->proxy_endpoint && *o->proxy_endpoint ? o->proxy_endpoint :
@@ -363,10 +401,15 @@ ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
 
 	v = o->ca_file && *o->ca_file ? o->ca_file :
 	    aws_getenv("AWS_CA_BUNDLE");
+	ca_what = o->ca_file && *o->ca_file ? "the ca_file option" :
+	    "AWS_CA_BUNDLE";
+	if (!v) {
+		v = aws_profile_get(&p, "ca_bundle");
+		ca_what = "the profile's ca_bundle";
+	}
 	if (v && access(v, R_OK) != 0) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "CA file %s (from %s): %s",
-		    v, o->ca_file && *o->ca_file ? "the ca_file option" :
-		    "AWS_CA_BUNDLE", strerror(errno));
+		    v, ca_what, strerror(errno));
 		goto out;
 	}
 	if ((r = set_str(&a->ca_file, v, e)) < 0)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,36 +62,150 @@ ini_section(const struct ini *ini, const char *name)
 	return NULL;
 }
 
-const char *
-ini_get(const struct ini_section *s, const char *key)
+const struct ini_kv *
+ini_get_kv(const struct ini_section *s, const char *key)
 {
 	if (!s)
 		return NULL;
 	for (size_t i = 0; i < s->nkv; i++)
 		if (strcmp(s->kv[i].key, key) == 0)
-			return s->kv[i].value;
+			return &s->kv[i];
 	return NULL;
 }
 
+const char *
+ini_get(const struct ini_section *s, const char *key)
+{
+	const struct ini_kv *kv = ini_get_kv(s, key);
+
+	return kv ? kv->value : NULL;
+}
+
+/*
+ * The names seen so far, for the duplicate checks: an open-addressing
+ * table of (section index, name), so that a file of 60000 sections or
+ * keys is checked in linear time, not quadratic. Section names use
+ * SIZE_MAX as their section index.
+ */
+struct seen_ent {
+	const char *name; /* NULL: empty slot; owned by the ini */
+	size_t sec;
+	int line;
+};
+
+struct seen {
+	struct seen_ent *t;
+	size_t cap; /* a power of two */
+	size_t n;
+};
+
+static size_t
+seen_hash(const char *s, size_t sec)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)sec;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 29));
+}
+
 static int
-add_section(struct ini *ini, char *name, int line, struct ist_err *e)
+seen_grow(struct seen *st)
+{
+	size_t ncap = st->cap ? st->cap * 2 : 64;
+	struct seen_ent *nt = calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < st->cap; i++) {
+		const struct seen_ent *o = &st->t[i];
+		size_t j;
+
+		if (!o->name)
+			continue;
+		j = seen_hash(o->name, o->sec) & (ncap - 1);
+		while (nt[j].name)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = *o;
+	}
+	free(st->t);
+	st->t = nt;
+	st->cap = ncap;
+	return 0;
+}
+
+/*
+ * Adds (sec, name) unless present. Returns 0 added, 1 present (*line:
+ * where it was first), -1 out of memory.
+ */
+static int
+seen_add(struct seen *st, const char *name, size_t sec, int line,
+    int *first)
+{
+	size_t j;
+
+	if ((st->n + 1) * 2 > st->cap && seen_grow(st) < 0)
+		return -1;
+	j = seen_hash(name, sec) & (st->cap - 1);
+	while (st->t[j].name) {
+		if (st->t[j].sec == sec && strcmp(st->t[j].name, name) == 0) {
+			*first = st->t[j].line;
+			return 1;
+		}
+		j = (j + 1) & (st->cap - 1);
+	}
+	st->t[j].name = name;
+	st->t[j].sec = sec;
+	st->t[j].line = line;
+	st->n++;
+	return 0;
+}
+
+/* Room for one more element in an array grown by doubling. */
+static int
+grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	if (ncap > SIZE_MAX / elem)
+		return -1;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static int
+add_section(struct ini *ini, struct seen *st, char *name, int line,
+    struct ist_err *e)
 {
 	struct ini_section *n;
-	const struct ini_section *dup = ini_section(ini, name);
+	int first = 0, r;
 
-	if (dup) {
+	r = seen_add(st, name, SIZE_MAX, line, &first);
+	if (r == 1) {
 		ist_err_set(e, IST_ERR_CONFIG, "%s:%d: section [%s] repeats "
 		    "the one at line %d: merge them", ini->path, line, name,
-		    dup->line);
+		    first);
 		free(name);
 		return IST_ERR_CONFIG;
 	}
-	n = realloc(ini->sec, (ini->nsec + 1) * sizeof(*n));
-	if (!n) {
+	if (r < 0 || grow((void **)&ini->sec, &ini->cap_sec, ini->nsec,
+	    sizeof(*n)) < 0) {
+		/* The table may point at name: the parse ends now, and the
+		 * table is freed without being read again. */
 		free(name);
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 	}
-	ini->sec = n;
+	n = ini->sec;
 	memset(&n[ini->nsec], 0, sizeof(n[0]));
 	n[ini->nsec].name = name;
 	n[ini->nsec].line = line;
@@ -99,31 +214,30 @@ add_section(struct ini *ini, char *name, int line, struct ist_err *e)
 }
 
 static int
-add_kv(struct ini *ini, char *key, char *value, int line, struct ist_err *e)
+add_kv(struct ini *ini, struct seen *st, char *key, char *value, int line,
+    struct ist_err *e)
 {
 	struct ini_section *s = &ini->sec[ini->nsec - 1];
-	struct ini_kv *n;
+	int first = 0, r;
 
-	for (size_t i = 0; i < s->nkv; i++) {
-		if (strcmp(s->kv[i].key, key) == 0) {
-			ist_err_set(e, IST_ERR_CONFIG, "%s:%d: key '%s' repeats "
-			    "line %d in section [%s]", ini->path, line, key,
-			    s->kv[i].line, s->name);
-			free(key);
-			aws_free_secret(value);
-			return IST_ERR_CONFIG;
-		}
+	r = seen_add(st, key, ini->nsec - 1, line, &first);
+	if (r == 1) {
+		ist_err_set(e, IST_ERR_CONFIG, "%s:%d: key '%s' repeats "
+		    "line %d in section [%s]", ini->path, line, key, first,
+		    s->name);
+		free(key);
+		aws_free_secret(value);
+		return IST_ERR_CONFIG;
 	}
-	n = realloc(s->kv, (s->nkv + 1) * sizeof(*n));
-	if (!n) {
+	if (r < 0 || grow((void **)&s->kv, &s->cap_kv, s->nkv,
+	    sizeof(*s->kv)) < 0) {
 		free(key);
 		aws_free_secret(value);
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 	}
-	s->kv = n;
-	n[s->nkv].key = key;
-	n[s->nkv].value = value;
-	n[s->nkv].line = line;
+	s->kv[s->nkv].key = key;
+	s->kv[s->nkv].value = value;
+	s->kv[s->nkv].line = line;
 	s->nkv++;
 	return 0;
 }
@@ -161,8 +275,8 @@ continue_value(struct ini *ini, const char *text, size_t n, int line,
 }
 
 static int
-parse_line(struct ini *ini, const char *p, size_t n, int line,
-    struct ist_err *e)
+parse_line(struct ini *ini, struct seen *st, const char *p, size_t n,
+    int line, struct ist_err *e)
 {
 	const char *sep;
 	char *key, *value;
@@ -184,7 +298,7 @@ parse_line(struct ini *ini, const char *p, size_t n, int line,
 		name = trimmed(p + 1, (size_t)(close - p - 1));
 		if (!name)
 			return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
-		return add_section(ini, name, line, e);
+		return add_section(ini, st, name, line, e);
 	}
 	if (ini->nsec == 0)
 		return ist_err_set(e, IST_ERR_CONFIG, "%s:%d: setting before "
@@ -205,13 +319,14 @@ parse_line(struct ini *ini, const char *p, size_t n, int line,
 	}
 	for (char *k = key; *k; k++)
 		*k = (char)tolower((unsigned char)*k);
-	return add_kv(ini, key, value, line, e);
+	return add_kv(ini, st, key, value, line, e);
 }
 
 int
 ini_parse(const char *path, const char *text, size_t len, struct ini **out,
     struct ist_err *e)
 {
+	struct seen st = { 0 };
 	struct ini *ini;
 	size_t pos = 0;
 	int line = 0, r = 0;
@@ -234,8 +349,9 @@ ini_parse(const char *path, const char *text, size_t len, struct ini **out,
 			    "this is not a text file", path, line);
 			break;
 		}
-		r = parse_line(ini, p, n, line, e);
+		r = parse_line(ini, &st, p, n, line, e);
 	}
+	free(st.t);
 	if (r < 0) {
 		ini_free(ini);
 		return r;
@@ -329,6 +445,8 @@ file_path(const char *env, const char *deflt)
 {
 	const char *v = aws_getenv(env);
 
+	if (v && strlen(v) > 4096)
+		return NULL;
 	if (!v)
 		return home_path(deflt);
 	if (v[0] == '~' && v[1] == '/')
@@ -353,7 +471,21 @@ aws_profile_load(struct aws_profile *p, const char *opt, struct ist_err *e)
 		if (!name)
 			name = "default";
 	}
+	if (strlen(name) > AWS_NAME_MAX) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "the AWS profile name (from "
+		    "%s) is over %d bytes: check it", p->explicit_opt ?
+		    "the profile option" : "AWS_PROFILE", AWS_NAME_MAX);
+		goto out;
+	}
 	p->name = strdup(name);
+	if ((aws_getenv("AWS_SHARED_CREDENTIALS_FILE") &&
+	    strlen(aws_getenv("AWS_SHARED_CREDENTIALS_FILE")) > 4096) ||
+	    (aws_getenv("AWS_CONFIG_FILE") &&
+	    strlen(aws_getenv("AWS_CONFIG_FILE")) > 4096)) {
+		r = ist_err_set(e, IST_ERR_CONFIG, "AWS_SHARED_CREDENTIALS_FILE "
+		    "or AWS_CONFIG_FILE is over 4096 bytes: check it");
+		goto out;
+	}
 	p->cred_path = file_path("AWS_SHARED_CREDENTIALS_FILE",
 	    "/.aws/credentials");
 	p->config_path = file_path("AWS_CONFIG_FILE", "/.aws/config");
