@@ -243,6 +243,7 @@ tls_reason(char *b, size_t n, int sslerr)
 static void
 end(struct ist_ws *ws, int code, const struct ist_err *e)
 {
+	struct lws_context *ctx;
 	struct ist_err none;
 
 	if (ws->ended)
@@ -257,9 +258,13 @@ end(struct ist_ws *ws, int code, const struct ist_err *e)
 		none.code = code;
 		e = &none;
 	}
-	/* Last statement: the program may free ws here. */
+	ctx = ws->ctx;
+	/* The program may free ws here. */
 	if (ws->cb.on_end)
 		ws->cb.on_end(ws, code, e, ws->ud);
+	/* Ends come from timers: wake the loop, so that a program that
+	 * stops on this end does not wait for its next event. */
+	lws_cancel_service(ctx);
 }
 
 /* Frees what one connection had, keeping the buffers for the next. */
