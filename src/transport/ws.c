@@ -46,8 +46,8 @@
 #define TX_HEAD IST_WSFRAME_MAX_HEADER
 /* Socket output: room for two whole messages as TLS records. A message
  * is staged only when one more fits, so this never grows. */
-#define OUT_CAP (2u * (TX_HEAD + TX_CAP) + 4096u)
-#define OUT_ROOM (TX_HEAD + TX_CAP + 1024u)
+#define OUT_CAP (2u * (TX_HEAD + TX_CAP) + 8192u)
+#define OUT_ROOM (TX_HEAD + TX_CAP + 4096u)
 /* Received bytes not yet handled: one TLS record's plaintext, or (ws://)
  * what lws read, kept while reading is paused. */
 #define IN_CAP (2u * 65536u + 1024u)
@@ -1712,7 +1712,6 @@ ist_ws_context_new(struct lws_context **out,
 
 	SSL_CTX_set_min_proto_version(cd->ssl_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(cd->ssl_ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(cd->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_alpn_protos(cd->ssl_ctx, alpn, sizeof(alpn) - 1)) {
 		r = ist_err_set(e, IST_ERR_TLS, "cannot set up TLS (ALPN)");
 		goto out;
