@@ -4,6 +4,9 @@ that answers the upgrade (or does not) and then breaks a rule on purpose.
 
     hostile_dataplane.py --cert C --key K --mode MODE [--plain]
 
+MODE may be a comma-separated list: the i-th connection gets the i-th
+mode (the last one for the rest).
+
 Prints "listening PORT" on stdout once it accepts connections on
 127.0.0.1 (port chosen by the kernel). Every connection gets MODE. Events
 go to stderr, one line each ("request ...", "client close 1009", ...);
@@ -18,6 +21,7 @@ Frame modes, after a valid 101 (and SERVICE_IDS with --service-ids):
   big:N           one binary frame announcing N payload bytes, then as
                   many of them as the client takes: N <= 131076 carries
                   valid (stale) tunnel messages and a close 1000 follows
+  hold            nothing more (a quiet, healthy tunnel)
   masked rsv op3 cont close1 ping200 len63 text
 """
 import argparse
@@ -153,10 +157,10 @@ def client_frames(s, rest):
         log("client connection error: %s" % ex)
 
 
-def serve(c, a):
+def serve(c, a, mode):
     s = c
     try:
-        if a.mode == "hang-tcp":
+        if mode == "hang-tcp":
             log("tcp accepted, hanging")
             time.sleep(300)
             return
@@ -175,26 +179,26 @@ def serve(c, a):
         for k in ("access-token", "client-token", "sec-websocket-protocol",
                   "origin"):
             log("header %s %s" % (k, "present" if k in hdrs else "absent"))
-        if a.mode == "hang":
+        if mode == "hang":
             log("upgrade read, hanging")
             time.sleep(300)
             return
-        if a.mode == "http09":
+        if mode == "http09":
             s.sendall(b"hello\n")
             time.sleep(0.2)
             return
         acc = base64.b64encode(hashlib.sha1(
             hdrs.get("sec-websocket-key", "").encode() + GUID).digest())
-        proto = PROTO if a.mode != "subprotocol" else \
+        proto = PROTO if mode != "subprotocol" else \
             "aws.iot.securetunneling-2.0"
         s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket"
                   b"\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
                   b"\r\nSec-WebSocket-Protocol: " + proto.encode() +
                   b"\r\nchannel-id: hostile\r\n\r\n")
-        if a.mode == "subprotocol":
+        if mode == "subprotocol":
             time.sleep(2)
             return
-        m = a.mode
+        m = mode
         big = int(m[4:]) if m.startswith("big:") else 0
         if big <= 131076:
             threading.Thread(target=client_frames, args=(s, rest),
@@ -228,6 +232,10 @@ def serve(c, a):
                 log("sending stopped: %s" % ex)
             log("sent about %d payload bytes" % sent)
             s.settimeout(None)
+            client_frames(s, rest)
+            return
+        if m == "hold":
+            log("holding")
             client_frames(s, rest)
             return
         frames = {
@@ -267,10 +275,15 @@ def main():
     ls.bind(("127.0.0.1", 0))
     ls.listen(16)
     print("listening %d" % ls.getsockname()[1], flush=True)
+    modes = a.mode.split(",")
+    i = 0
     while True:
         c, addr = ls.accept()
-        log("accepted")
-        threading.Thread(target=serve, args=(c, a), daemon=True).start()
+        mode = modes[min(i, len(modes) - 1)]
+        i += 1
+        log("accepted connection %d: %s" % (i, mode))
+        threading.Thread(target=serve, args=(c, a, mode),
+                         daemon=True).start()
 
 
 if __name__ == "__main__":
