@@ -106,7 +106,7 @@ test_client_request_bytes(void **state)
 	assert_int_equal(ist_wshandshake_client_request(&c, out, sizeof(out),
 	    &len, &e), 0);
 	assert_null(memmem(out, len, "Sec-WebSocket-Protocol", 22));
-	assert_memory_equal(out + len - 4, "13\r\n\r\n" + 2, 4);
+	assert_memory_equal(out + len - 6, "13\r\n\r\n", 6);
 }
 
 static void
@@ -332,8 +332,17 @@ test_response_not_http11(void **state)
 	assert_non_null(strstr(e.msg, "\"HTTP/\\x01\", not an HTTP/1.1"));
 	ist_wshandshake_response_free(r);
 	r = expect_response(PROTO, "HTTP/1.0 101 Switching Protocols\r\n\r\n",
-	    "", IST_ERR_PROTO, "\"HTTP/1.0 101 Switching Protocols\", not "
-	    "an HTTP/1.1 status line");
+	    "", IST_ERR_PROTO, "a 101 in HTTP/1.0 (an upgrade needs "
+	    "HTTP/1.1)");
+	ist_wshandshake_response_free(r);
+	/* A refusal in HTTP/1.0 is still a refusal with a status. */
+	r = expect_response(PROTO, "HTTP/1.0 403 Forbidden\r\n\r\n", "",
+	    IST_ERR_NET, "HTTP 403 Forbidden");
+	assert_int_equal(ist_wshandshake_response_status(r), 403);
+	ist_wshandshake_response_free(r);
+	r = expect_response(PROTO, "HTTP/1.x 403 Forbidden\r\n\r\n", "",
+	    IST_ERR_PROTO, "not an HTTP/1.1 status line");
+	assert_int_equal(ist_wshandshake_response_status(r), 0);
 	ist_wshandshake_response_free(r);
 	r = expect_response(PROTO, "HTTP/2 101\r\n\r\n", "", IST_ERR_PROTO,
 	    "not an HTTP/1.1 status line");
@@ -358,19 +367,19 @@ test_response_not_http11(void **state)
 	ist_wshandshake_response_free(r);
 }
 
-/* A valid 101 with one header line replaced (or dropped when with is
- * ""). */
+/* text with the line that starts with name replaced by with (dropped
+ * when with is ""). */
 static char *
-answer_with(const char *name, const char *with)
+replace_line(const char *text, const char *name, const char *with)
 {
 	static char buf[2048];
-	const char *p = strstr(answer_ok, name), *eol;
+	const char *p = strstr(text, name), *eol;
 	size_t n;
 
 	assert_non_null(p);
 	eol = strstr(p, "\r\n") + 2;
-	n = (size_t)(p - answer_ok);
-	memcpy(buf, answer_ok, n);
+	n = (size_t)(p - text);
+	memcpy(buf, text, n);
 	snprintf(buf + n, sizeof(buf) - n, "%s%s", with, eol);
 	return buf;
 }
@@ -410,7 +419,7 @@ test_response_checks_of_101(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		r = expect_response(PROTO, answer_with(c[i].name, c[i].with),
+		r = expect_response(PROTO, replace_line(answer_ok, c[i].name, c[i].with),
 		    "", IST_ERR_PROTO, c[i].needle);
 		/* The status is known even so. */
 		assert_int_equal(ist_wshandshake_response_status(r), 101);
@@ -613,22 +622,6 @@ test_request_from_our_client(void **state)
 	ist_wshandshake_request_free(q);
 }
 
-/* request_ok with one header line replaced (or dropped). */
-static char *
-request_with(const char *name, const char *with)
-{
-	static char buf[2048];
-	const char *p = strstr(request_ok, name), *eol;
-	size_t n;
-
-	assert_non_null(p);
-	eol = strstr(p, "\r\n") + 2;
-	n = (size_t)(p - request_ok);
-	memcpy(buf, request_ok, n);
-	snprintf(buf + n, sizeof(buf) - n, "%s%s", with, eol);
-	return buf;
-}
-
 static void
 test_request_refusals(void **state)
 {
@@ -673,7 +666,7 @@ test_request_refusals(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		q = expect_request(request_with(c[i].name, c[i].with), "",
+		q = expect_request(replace_line(request_ok, c[i].name, c[i].with), "",
 		    IST_ERR_PROTO, c[i].status, c[i].needle);
 		assert_null(ist_wshandshake_request_key(q));
 		assert_null(ist_wshandshake_request_protocol(q, 0));
