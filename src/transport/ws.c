@@ -1053,19 +1053,6 @@ upgrade_rx(struct ist_ws *ws)
 		return;
 	}
 	status = ist_wshandshake_response_status(ws->resp);
-	/* The codec takes only HTTP/1.1; a refusal in HTTP/1.0 (lws's own
-	 * servers send those) is still a refusal with a status. */
-	if (r == IST_ERR_PROTO && !status &&
-	    !strncmp(ws->hs_start, "HTTP/1.0 ", 9) &&
-	    ws->hs_start[9] >= '1' && ws->hs_start[9] <= '5' &&
-	    ws->hs_start[10] >= '0' && ws->hs_start[10] <= '9' &&
-	    ws->hs_start[11] >= '0' && ws->hs_start[11] <= '9' &&
-	    ws->hs_start[12] == ' ') {
-		status = (ws->hs_start[9] - '0') * 100 +
-		    (ws->hs_start[10] - '0') * 10 + (ws->hs_start[11] - '0');
-		if (status != 101)
-			r = IST_ERR_NET;
-	}
 	if (r == IST_ERR_NET && status >= 400 && status < 500) {
 		hs_fail(ws, IST_ERR_NET, true, "the tunnel service refused "
 		    "the WebSocket handshake with HTTP %d%s (a 4xx is final: "
