@@ -1524,7 +1524,8 @@ ist_ws_session(struct ist_ws *ws)
 bool
 ist_ws_is_open(const struct ist_ws *ws)
 {
-	return ws->conn_live && ws->phase == PH_OPEN;
+	return ws->conn_live && (ws->phase == PH_OPEN ||
+	    ws->phase == PH_CLOSING);
 }
 
 const char *
