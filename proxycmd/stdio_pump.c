@@ -6,9 +6,8 @@
  *    lost, so a partial write re-arms stdout from a 1 us timer;
  *  - BUG C: stdin paused when ssh hangs up is closed by lws with bytes
  *    still in the pipe; fd 0 is still open in RAW_CLOSE_FILE, so they
- *    are read there and sent before the end;
- *  - BUG B: the WebSocket is paused through ist_ws_pause_rx(), which
- *    defers the lws call, never directly from inside a receive.
+ *    are read there and sent before the end.
+ * The WebSocket is paused through ist_ws_pause_rx(), safe from anywhere.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,8 @@
 /*
- * ws.h: the libwebsockets client side of one tunnel WebSocket, shared by
- * iot-ssh-proxy (source) and iot-tunnel-agent (destination).
+ * ws.h: the client side of one tunnel WebSocket, shared by iot-ssh-proxy
+ * (source) and iot-tunnel-agent (destination). The WebSocket protocol is
+ * ours (ist/wsframe.h, ist/wshandshake.h); libwebsockets carries the
+ * bytes (loop, name lookup, TCP, timers) and OpenSSL does TLS.
  *
  * An ist_ws owns one wss connection to the tunnel service's data plane and
  * the struct ist_session that speaks the tunnel protocol over it. The
@@ -9,11 +11,13 @@
  * own protocols (stdio, local raw sockets) to the same context.
  *
  * Handshake (docs/protocol.md section 2.1): access-token and client-token
- * headers, subprotocol aws.iot.securetunneling-3.0 checked in the reply,
- * channel-id kept for the logs. A refused handshake is retried with
- * backoff on 5xx and network failures (same client token), never on 4xx.
- * LWS-NOTES.md has the lws 4.1.6 bugs worked around here (IPv6 name
- * check, BUG B).
+ * headers, subprotocol aws.iot.securetunneling-3.0 checked in the reply, channel-id kept for
+ * the logs. A refused handshake is retried with backoff on 5xx and network
+ * failures (same client token, an unanswered handshake ends after 20 s),
+ * never on 4xx, a wrong subprotocol or an answer that is not HTTP/1.1.
+ * Frames and messages from the service are limited to IST_MAX_WS_MESSAGE
+ * bytes; anything over it, or any WebSocket fault, ends the session with
+ * IST_ERR_PROTO and a message naming it.
  *
  * Every callback runs on the loop thread. Secrets given in the options are
  * copied and wiped at ist_ws_free(); they are never logged.
@@ -37,7 +41,8 @@ struct ist_ws_context_options {
 	/* PEM CA bundle to trust instead of the OS store, or NULL. */
 	const char *ca_file;
 	/* HTTP CONNECT proxy "[user:pass@]host:port" (no scheme), as
-	 * ist_aws_proxy_for() gives it, or NULL. */
+	 * ist_aws_proxy_for() gives it, or NULL. The CONNECT is ours
+	 * (lws 4.1.6 cannot do it for a raw connection). */
 	const char *http_proxy;
 	/* The program's own protocols, ended by a zeroed entry, or NULL.
 	 * Must outlive the context. */
@@ -47,11 +52,12 @@ struct ist_ws_context_options {
 };
 
 /*
- * Makes a client-only lws context: rx_buffer_size 65536, pt_serv_buf_size
- * 32768 (room for large tokens in the handshake), the tunnel protocol as
- * protocols[0] (it checks server certificates) then the program's.
- * Unsets the lowercase http_proxy variable, which lws would otherwise
- * apply by itself to every connection (LWS-NOTES 1, Proxy).
+ * Makes a client-only lws context (pt_serv_buf_size 65536: raw reads of
+ * up to 64 KiB), the tunnel's raw protocol as protocols[0] then the
+ * program's, and the TLS client context (the system's CAs plus ca_file,
+ * TLS 1.2 or later, ALPN http/1.1). Unsets the lowercase http_proxy
+ * variable, which lws would otherwise apply by itself to every client
+ * connection (LWS-NOTES 1, Proxy).
  */
 int ist_ws_context_new(struct lws_context **out,
     const struct ist_ws_context_options *o, struct ist_err *e);
@@ -117,9 +123,9 @@ const char *ist_ws_channel_id(const struct ist_ws *ws);
 void ist_ws_flush(struct ist_ws *ws);
 /*
  * Stops or restarts reading from the WebSocket (back-pressure). Safe from
- * any callback, including one inside the session's on_data: the change is
- * applied from a timer (LWS-NOTES BUG B), so a few more messages may still
- * arrive after a pause.
+ * any callback, including one inside the session's on_data: no more
+ * messages are handed over once it returns (the rest of what was read
+ * waits in ist_ws), and the socket stops being read.
  */
 void ist_ws_pause_rx(struct ist_ws *ws, bool pause);
 /* Turns reconnecting after a drop on or off (a source may reconnect

@@ -1,43 +1,95 @@
 /*
- * ws.c: one tunnel WebSocket over libwebsockets 4.1.6 (see ist/ws.h).
+ * ws.c: one tunnel WebSocket (see ist/ws.h).
  *
- * The lws facts and bugs relied on here are in LWS-NOTES.md; the ones
- * that shape this file:
- *  - the tunnel protocol is protocols[0], because lws delivers
- *    OPENSSL_PERFORM_SERVER_CERT_VERIFICATION there; that is where an IPv6
- *    literal's name is checked, as lws cannot;
- *  - a reply without Sec-WebSocket-Protocol is accepted by lws, so the
- *    subprotocol is checked in FILTER_PRE_ESTABLISH;
- *  - rx flow control is never called inside CLIENT_RECEIVE (BUG B): it is
- *    applied from a 1 us timer.
- * Output goes out as whole tunnel frames, at most IST_MAX_WS_MESSAGE bytes
- * per WebSocket message, one lws_write() per WRITEABLE.
+ * The WebSocket protocol is ours: the upgrade and the frames are made and
+ * checked by the sans-I/O codec (ist/wshandshake.h, ist/wsframe.h).
+ * libwebsockets 4.1.6 is only the transport: event loop, name lookup, TCP
+ * connect and timers, through a plain raw-socket client connection.
+ *
+ * TLS and the proxy CONNECT are done here, not by lws, because 4.1.6
+ * cannot do them for a raw client (checked with small programs, see
+ * LWS-NOTES.md "Raw client"): with LCCSCF_USE_SSL it fails before the
+ * socket exists ("tls start fail"), and through http_proxy_address it
+ * writes the client's bytes behind the CONNECT without waiting for the
+ * proxy's answer. So OpenSSL runs over memory: lws hands us what it read
+ * (RAW_RX), OpenSSL's records go to the socket with send(), and the
+ * certificate name check is OpenSSL's own (X509_VERIFY_PARAM), IPv6
+ * literals included.
+ *
+ * Every end of a connection (lws reporting an error or a close, a
+ * timeout, a protocol error, ist_ws_close()) goes through drop_conn(),
+ * which detaches the wsi at once (our pointer never outlives it) and
+ * decides what comes next from a timer, never from inside lws or the
+ * caller.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "ist/ws.h"
+#include "ist/wsframe.h"
+#include "ist/wshandshake.h"
 
 #define PROTO_NAME "ist-tunnel"
 #define TX_CAP IST_MAX_WS_MESSAGE
+#define TX_HEAD IST_WSFRAME_MAX_HEADER
+/* Socket output: room for two whole messages as TLS records. A message
+ * is staged only when one more fits, so this never grows. */
+#define OUT_CAP (2u * (TX_HEAD + TX_CAP) + 8192u)
+#define OUT_ROOM (TX_HEAD + TX_CAP + 4096u)
+/* Received bytes not yet handled: one TLS record's plaintext, or (ws://)
+ * what lws read, kept while reading is paused. */
+#define IN_CAP (2u * 65536u + 1024u)
+#define REQ_CAP 24576u	/* the upgrade request: a 16 KiB token fits */
+#define PROXY_HEAD_MAX 4096u
 #define PING_SECS 20
+#define HANDSHAKE_SECS 20
 #define CLOSE_GRACE_SECS 5
+#define FAIL_GRACE_SECS 2
 #define BACKOFF_MAX_SECS 30
 
 struct ctxdata {
 	struct lws_protocols *protocols;
-	char *http_proxy;
 	void *user;
+	SSL_CTX *ssl_ctx;
+	BIO_METHOD *out_meth;
+	bool proxy;
+	char proxy_host[256];
+	int proxy_port;
+	char *proxy_auth;	/* base64 "user:pass", or NULL */
+};
+
+/* A byte buffer sized once: begin <= off <= off + len <= cap. */
+struct bytes {
+	uint8_t *p;
+	size_t off, len, cap;
+};
+
+enum phase {
+	PH_IDLE,	/* no connection: before the first, between attempts */
+	PH_TCP,		/* lws is looking up and connecting */
+	PH_PROXY,	/* CONNECT sent, waiting for the proxy's answer */
+	PH_TLS,		/* TLS handshake */
+	PH_UPGRADE,	/* upgrade request sent, waiting for the answer */
+	PH_OPEN,	/* the WebSocket is open */
+	PH_CLOSING,	/* our close frame is out, waiting for the peer's */
+	PH_FAILING,	/* a protocol error: our close frame is going out */
 };
 
 struct ist_ws {
 	struct lws_context *ctx;
+	struct ctxdata *cd;
 	struct lws *wsi;
 	struct ist_session *session;
 	struct ist_ws_callbacks cb;
@@ -48,7 +100,7 @@ struct ist_ws {
 	int32_t last_stream_id;
 	char host[256];
 	int port;
-	bool host_is_ip6;
+	int host_af;		/* AF_INET, AF_INET6, or 0 for a name */
 	bool tls;
 	char path[48];
 	char *access_token;
@@ -58,137 +110,210 @@ struct ist_ws {
 	int max_attempts;
 	int attempt;		/* failed handshakes since the last open */
 	bool reconnect;
-	bool open;		/* handshake done, not yet gone */
 	bool closing;		/* ist_ws_close() was called */
 	bool ended;		/* on_end was delivered */
+
+	/* The connection in hand; reset by conn_reset(). */
+	enum phase phase;
+	bool conn_live;		/* from ws_connect() to drop_conn() */
+	bool was_open;		/* the dropped connection had been open */
+	bool drop_final;	/* the drop is not worth another attempt */
+	struct ist_err drop_err;
+	struct ist_err fatal;	/* a local verdict to report at the end */
 	bool ping_due;
-	bool failure_reported;	/* by a callback during ws_connect() */
-	bool peer_closed;	/* the server sent a close frame */
+	bool pong_due;
+	uint8_t pong[IST_WSFRAME_MAX_CONTROL];
+	size_t pong_len;
+	bool close_sent;
+	bool peer_closed;
 	int peer_close_status;
+	uint16_t fail_code;	/* close code for PH_FAILING */
 	bool rx_pause_want;
 	bool rx_paused;
-	struct ist_err fatal;	/* a local verdict to report at the end */
-	char tls_err[160];
-	size_t rx_msg_len;
+	size_t hs_seen;		/* bytes of the upgrade answer so far */
+	char hs_start[40];	/* its start, for a message */
+	SSL *ssl;
+	BIO *rbio;
+	struct ist_wshandshake_client hs;
+	struct ist_wshandshake_response *resp;
+	struct ist_wsframe_decoder *dec;
+	struct bytes in;
+	struct bytes out;
+	uint8_t *tx;		/* TX_HEAD + TX_CAP */
 
 	lws_sorted_usec_list_t sul_ping;
-	lws_sorted_usec_list_t sul_flow;
+	lws_sorted_usec_list_t sul_rx;
 	lws_sorted_usec_list_t sul_connect;
-	lws_sorted_usec_list_t sul_end;
-
-	uint8_t *tx;	/* LWS_PRE + TX_CAP */
-	size_t tx_len;	/* staged bytes at tx + LWS_PRE */
+	lws_sorted_usec_list_t sul_decide;
+	lws_sorted_usec_list_t sul_deadline;
 };
 
-static int ws_connect(struct ist_ws *ws);
-static void retry_or_end(struct ist_ws *ws, const struct ist_err *e);
+static void ws_connect(struct ist_ws *ws);
+static void pump(struct ist_ws *ws);
+static void drop_conn(struct ist_ws *ws, struct lws *dying,
+    const struct ist_err *e, bool final);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void
+keep_printable(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			*s = '?';
+}
+
+static int
+bytes_init(struct bytes *b, size_t cap)
+{
+	b->p = malloc(cap);
+	b->off = b->len = 0;
+	b->cap = b->p ? cap : 0;
+	return b->p ? 0 : IST_ERR_NOMEM;
+}
+
+static void
+bytes_free(struct bytes *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static size_t
+bytes_room(struct bytes *b)
+{
+	if (b->off && b->cap - b->off - b->len < b->cap / 2) {
+		memmove(b->p, b->p + b->off, b->len);
+		b->off = 0;
+	}
+	return b->cap - b->off - b->len;
+}
+
+static int
+bytes_put(struct bytes *b, const void *d, size_t n)
+{
+	if (bytes_room(b) < n)
+		return IST_ERR_TOOBIG;
+	memcpy(b->p + b->off + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+static void
+bytes_eat(struct bytes *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (!b->len)
+		b->off = 0;
+}
+
+static const char *
+phase_name(enum phase ph)
+{
+	switch (ph) {
+	case PH_TCP:
+		return "the TCP connection";
+	case PH_PROXY:
+		return "the HTTP proxy's answer to CONNECT";
+	case PH_TLS:
+		return "the TLS handshake";
+	case PH_UPGRADE:
+		return "the answer to the WebSocket upgrade";
+	default:
+		return "the handshake";
+	}
+}
+
+/* The OpenSSL error queue's first entry, or what SSL_get_error said. */
+static void
+tls_reason(char *b, size_t n, int sslerr)
+{
+	unsigned long ec = ERR_get_error();
+
+	if (ec)
+		ERR_error_string_n(ec, b, n);
+	else
+		snprintf(b, n, "TLS error %d", sslerr);
+	ERR_clear_error();
+}
+
+/* ---- the end of ist_ws and of one connection --------------------------- */
 
 static void
 end(struct ist_ws *ws, int code, const struct ist_err *e)
 {
+	struct lws_context *ctx;
 	struct ist_err none;
 
 	if (ws->ended)
 		return;
 	ws->ended = true;
 	lws_sul_cancel(&ws->sul_ping);
-	lws_sul_cancel(&ws->sul_flow);
+	lws_sul_cancel(&ws->sul_rx);
 	lws_sul_cancel(&ws->sul_connect);
+	lws_sul_cancel(&ws->sul_deadline);
 	if (!e) {
 		ist_err_clear(&none);
 		none.code = code;
 		e = &none;
 	}
-	/* Last statement: the program may free ws here. */
+	ctx = ws->ctx;
+	/* The program may free ws here. */
 	if (ws->cb.on_end)
 		ws->cb.on_end(ws, code, e, ws->ud);
+	/* Ends come from timers: wake the loop, so that a program that
+	 * stops on this end does not wait for its next event. */
+	lws_cancel_service(ctx);
 }
 
+/* Frees what one connection had, keeping the buffers for the next. */
 static void
-end_cb(lws_sorted_usec_list_t *sul)
+conn_reset(struct ist_ws *ws)
 {
-	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_end);
-	struct ist_err e = ws->fatal;
-
-	end(ws, e.code, &e);
-}
-
-/* Ends from the loop, not from inside the caller's call. */
-static void
-end_later(struct ist_ws *ws, int code)
-{
-	ws->fatal.code = code;
-	lws_sul_schedule(ws->ctx, 0, &ws->sul_end, end_cb, 1);
-}
-
-static void
-set_fatal(struct ist_ws *ws, const struct ist_err *e)
-{
-	if (!ws->fatal.code)
-		ws->fatal = *e;
+	SSL_free(ws->ssl);	/* and its BIOs */
+	ws->ssl = NULL;
+	ws->rbio = NULL;
+	ist_wshandshake_response_free(ws->resp);
+	ws->resp = NULL;
+	ist_wsframe_decoder_free(ws->dec);
+	ws->dec = NULL;
+	ws->in.off = ws->in.len = 0;
+	ws->out.off = ws->out.len = 0;
+	ws->phase = PH_IDLE;
+	ws->ping_due = ws->pong_due = ws->close_sent = false;
+	ws->peer_closed = false;
+	ws->fail_code = 0;
+	ws->rx_paused = false;
+	ws->hs_seen = 0;
 }
 
 static void
 connect_cb(lws_sorted_usec_list_t *sul)
 {
 	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_connect);
-	struct ist_err e;
 
-	if (ws->ended || ws->wsi)
+	if (ws->ended || ws->conn_live)
 		return;
-	ws->failure_reported = false;
-	/* lws may report the failure through CONNECTION_ERROR from inside
-	 * the call (then it is handled there) or only by returning NULL. */
-	if (ws_connect(ws) < 0 && !ws->failure_reported) {
-		ist_err_set(&e, IST_ERR_NET,
-		    "could not connect to the tunnel service at %s:%d "
-		    "(name lookup or connect failed)", ws->host, ws->port);
-		retry_or_end(ws, &e);
-	}
-}
-
-static void
-ping_cb(lws_sorted_usec_list_t *sul)
-{
-	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_ping);
-
-	if (!ws->wsi || !ws->open)
-		return;
-	ws->ping_due = true;
-	lws_callback_on_writable(ws->wsi);
-	lws_sul_schedule(ws->ctx, 0, &ws->sul_ping, ping_cb,
-	    PING_SECS * LWS_US_PER_SEC);
-}
-
-static void
-flow_cb(lws_sorted_usec_list_t *sul)
-{
-	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_flow);
-
-	if (!ws->wsi || !ws->open || ws->rx_paused == ws->rx_pause_want)
-		return;
-	ws->rx_paused = ws->rx_pause_want;
-	ist_debug2("tunnel: %s reading from the WebSocket",
-	    ws->rx_paused ? "pausing" : "resuming");
-	lws_rx_flow_control(ws->wsi, ws->rx_paused ? 0 : 1);
+	ws_connect(ws);
 }
 
 /* Schedules the next handshake attempt, or ends with e. */
 static void
 retry_or_end(struct ist_ws *ws, const struct ist_err *e)
 {
+	struct ist_err e2;
 	unsigned secs;
 
 	ws->attempt++;
-	if (ws->closing || ws->attempt >= ws->max_attempts) {
-		if (ws->closing) {
-			end(ws, 0, NULL);
-			return;
-		}
-		struct ist_err e2 = *e;
+	if (ws->closing) {
+		end(ws, 0, NULL);
+		return;
+	}
+	if (ws->attempt >= ws->max_attempts) {
+		e2 = *e;
 		if (ws->attempt > 1)
-			ist_err_prefix(&e2, "after %d attempts",
-			    ws->attempt);
+			ist_err_prefix(&e2, "after %d attempts", ws->attempt);
 		end(ws, e2.code, &e2);
 		return;
 	}
@@ -200,79 +325,40 @@ retry_or_end(struct ist_ws *ws, const struct ist_err *e)
 	    (lws_usec_t)secs * LWS_US_PER_SEC);
 }
 
-/* A handshake that did not complete. */
+/* What follows a dropped connection, from the loop. */
 static void
-handshake_failed(struct ist_ws *ws, struct lws *wsi, const char *why)
+decide_cb(lws_sorted_usec_list_t *sul)
 {
-	struct ist_err e;
-	int status = lws_http_client_http_response(wsi);
+	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_decide);
+	struct ist_err e = ws->drop_err;
+	bool was_open = ws->was_open;
+	bool peer_closed = ws->peer_closed;
+	int status = ws->peer_close_status;
 
-	lws_set_opaque_user_data(wsi, NULL);
-	ws->wsi = NULL;
-	ws->failure_reported = true;
-	if (ws->fatal.code) {
-		struct ist_err f = ws->fatal;
-		end(ws, f.code, &f);
+	conn_reset(ws);
+	if (ws->ended)
 		return;
-	}
-	if (ws->tls_err[0]) {
-		ist_err_set(&e, IST_ERR_TLS,
-		    "TLS with the tunnel service at %s:%d failed: %s "
-		    "(a private or test CA: --ca-file FILE or AWS_CA_BUNDLE; "
-		    "check --proxy-endpoint)", ws->host,
-		    ws->port, ws->tls_err);
-		end(ws, e.code, &e);
-		return;
-	}
-	if (status >= 400 && status < 500) {
-		ist_err_set(&e, IST_ERR_NET,
-		    "the tunnel service refused the WebSocket handshake "
-		    "with HTTP %d%s (a 4xx is final: not retried)", status,
-		    status == 401 || status == 403 ?
-		    ": the access token is wrong, already used, expired, "
-		    "or the tunnel is closed" : "");
-		end(ws, e.code, &e);
-		return;
-	}
-	if (status >= 500)
-		ist_err_set(&e, IST_ERR_NET, "the tunnel service answered "
-		    "the WebSocket handshake with HTTP %d", status);
-	else
-		ist_err_set(&e, IST_ERR_NET, "could not connect to the "
-		    "tunnel service at %s:%d (%s)", ws->host, ws->port,
-		    why && *why ? why : "connection failed");
-	retry_or_end(ws, &e);
-}
-
-/* An established connection went away. */
-static void
-connection_gone(struct ist_ws *ws, struct lws *wsi)
-{
-	struct ist_err e;
-
-	lws_set_opaque_user_data(wsi, NULL);
-	ws->wsi = NULL;
-	ws->open = false;
-	lws_sul_cancel(&ws->sul_ping);
-	lws_sul_cancel(&ws->sul_flow);
 	if (ws->fatal.code) {
 		e = ws->fatal;
 		end(ws, e.code, &e);
 	} else if (ws->closing) {
 		end(ws, 0, NULL);
-	} else if (ws->peer_closed &&
-	    ws->peer_close_status == LWS_CLOSE_STATUS_NORMAL) {
+	} else if (!was_open) {
+		if (ws->drop_final)
+			end(ws, e.code, &e);
+		else
+			retry_or_end(ws, &e);
+	} else if (peer_closed && status == IST_WS_CLOSE_NORMAL) {
 		/* What CloseTunnel and the end of a tunnel's life look like;
 		 * any other status (1001 going away, ...) is a lost link. */
 		ist_err_set(&e, IST_ERR_CLOSED, "the tunnel service closed "
 		    "the WebSocket (status 1000)");
 		end(ws, e.code, &e);
 	} else {
-		if (ws->peer_closed)
+		if (peer_closed)
 			ist_err_set(&e, IST_ERR_NET, "the tunnel service "
-			    "closed the WebSocket with status %d",
-			    ws->peer_close_status);
-		else
+			    "closed the WebSocket with status %d", status);
+		else if (!e.code)
 			ist_err_set(&e, IST_ERR_NET, "the connection to the "
 			    "tunnel service was lost (no close from the "
 			    "service)");
@@ -287,88 +373,623 @@ connection_gone(struct ist_ws *ws, struct lws *wsi)
 	}
 }
 
-static int
-verify_cert(struct ist_ws *ws, X509_STORE_CTX *xs, int ok)
+/*
+ * Ends the connection in hand, once: the wsi is detached now (dying is the
+ * one lws is already destroying, not to be killed again), the rest is
+ * decided from a timer. e (may be NULL) says why; final: not retried.
+ */
+static void
+drop_conn(struct ist_ws *ws, struct lws *dying, const struct ist_err *e,
+    bool final)
 {
-	if (!ws || !xs)
-		return ok ? 0 : 1;
-	if (ok && ws->host_is_ip6 && X509_STORE_CTX_get_error_depth(xs) == 0) {
-		X509 *c = X509_STORE_CTX_get_current_cert(xs);
-
-		if (!c || X509_check_ip_asc(c, ws->host, 0) != 1) {
-			X509_STORE_CTX_set_error(xs,
-			    X509_V_ERR_IP_ADDRESS_MISMATCH);
-			ok = 0;
-		}
+	if (!ws->conn_live)
+		return;
+	ws->conn_live = false;
+	if (ws->wsi) {
+		lws_set_opaque_user_data(ws->wsi, NULL);
+		if (ws->wsi != dying)
+			lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+		ws->wsi = NULL;
+	} else if (dying) {
+		lws_set_opaque_user_data(dying, NULL);
 	}
-	if (!ok && !ws->tls_err[0])
-		snprintf(ws->tls_err, sizeof(ws->tls_err), "%s",
-		    X509_verify_cert_error_string(
-		    X509_STORE_CTX_get_error(xs)));
-	return ok ? 0 : 1;
+	ws->was_open = ws->phase >= PH_OPEN;
+	ws->drop_final = final;
+	if (e)
+		ws->drop_err = *e;
+	else
+		ist_err_clear(&ws->drop_err);
+	if (ws->session && ws->was_open)
+		ist_verbose("tunnel WebSocket closed");
+	lws_sul_cancel(&ws->sul_ping);
+	lws_sul_cancel(&ws->sul_deadline);
+	lws_sul_schedule(ws->ctx, 0, &ws->sul_decide, decide_cb, 1);
+}
+
+/* A local verdict that ends the session, whatever comes later. */
+static void
+set_fatal(struct ist_ws *ws, const struct ist_err *e)
+{
+	if (!ws->fatal.code)
+		ws->fatal = *e;
+}
+
+/* Handshake failures: a network one is retried, a final one is not. */
+static void
+hs_fail(struct ist_ws *ws, int code, bool final, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+hs_fail(struct ist_ws *ws, int code, bool final, const char *fmt, ...)
+{
+	struct ist_err e;
+	va_list ap;
+
+	ist_err_clear(&e);
+	e.code = code;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	drop_conn(ws, NULL, &e, final);
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+/* The sink BIO under SSL: records go straight into ws->out. */
+static int
+out_bio_write(BIO *b, const char *d, int n)
+{
+	struct ist_ws *ws = BIO_get_data(b);
+
+	if (n < 0 || bytes_put(&ws->out, d, (size_t)n) < 0)
+		return -1;
+	return n;
+}
+
+static long
+out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+/* Queues plaintext for the peer: encrypted with TLS, or as is (ws://). */
+static int
+put_out(struct ist_ws *ws, const uint8_t *d, size_t n)
+{
+	char why[160];
+	int r;
+
+	if (!ws->tls)
+		return bytes_put(&ws->out, d, n);
+	if (!n)
+		return 0;
+	r = SSL_write(ws->ssl, d, (int)n);
+	if (r != (int)n) {
+		tls_reason(why, sizeof(why), SSL_get_error(ws->ssl, r));
+		ist_err_set(&ws->fatal, IST_ERR_TLS, "TLS with the tunnel "
+		    "service failed while sending: %s", why);
+		return IST_ERR_TLS;
+	}
+	return 0;
+}
+
+/*
+ * Sends what ws->out holds, as far as the socket takes it; asks for
+ * WRITEABLE when it is full. Returns 0, or a negative code after
+ * dropping the connection.
+ */
+static int
+flush_out(struct ist_ws *ws)
+{
+	struct ist_err e;
+	ssize_t n;
+	int fd;
+
+	if (!ws->wsi)
+		return IST_ERR_STATE;
+	fd = (int)lws_get_socket_fd(ws->wsi);
+	while (ws->out.len) {
+		n = send(fd, ws->out.p + ws->out.off, ws->out.len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			bytes_eat(&ws->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			lws_callback_on_writable(ws->wsi);
+			return 0;
+		}
+		ist_err_set(&e, IST_ERR_NET, "writing to the tunnel service "
+		    "at %s:%d failed: %s", ws->host, ws->port,
+		    n < 0 ? strerror(errno) : "connection closed");
+		drop_conn(ws, NULL, &e, false);
+		return IST_ERR_NET;
+	}
+	return 0;
 }
 
 static int
-append_headers(struct ist_ws *ws, struct lws *wsi, void *in, size_t len)
+put_control(struct ist_ws *ws, int opcode, const uint8_t *d, size_t n)
 {
-	unsigned char **p = in, *endp = *p + len;
-	const char *tok = ws->access_token;
+	uint8_t f[IST_WSFRAME_MAX_CONTROL_FRAME], key[4];
+	int r;
 
-	if (lws_add_http_header_by_name(wsi,
-	    (const unsigned char *)"access-token:",
-	    (const unsigned char *)tok, (int)strlen(tok), p, endp) ||
-	    lws_add_http_header_by_name(wsi,
-	    (const unsigned char *)"client-token:",
-	    (const unsigned char *)ws->client_token,
-	    (int)strlen(ws->client_token), p, endp)) {
-		ist_err_set(&ws->fatal, IST_ERR_TOOBIG, "the access token "
-		    "does not fit in the WebSocket handshake");
-		return -1;
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return ist_err_set(&ws->fatal, IST_ERR_NOMEM, "no random "
+		    "bytes for a WebSocket mask");
+	r = ist_wsframe_control(f, sizeof(f), opcode, d, n, key);
+	if (r < 0)
+		return r;
+	return put_out(ws, f, (size_t)r);
+}
+
+static int
+put_close(struct ist_ws *ws, uint16_t code)
+{
+	uint8_t f[IST_WSFRAME_MAX_CONTROL_FRAME], key[4];
+	int r;
+
+	ws->close_sent = true;
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return ist_err_set(&ws->fatal, IST_ERR_NOMEM, "no random "
+		    "bytes for a WebSocket mask");
+	r = ist_wsframe_close(f, sizeof(f), code, NULL, 0, key);
+	if (r < 0)
+		return r;
+	return put_out(ws, f, (size_t)r);
+}
+
+/*
+ * Moves the next run of whole tunnel frames (at most one WebSocket
+ * message) from the session into one masked binary frame in ws->out.
+ * The session's output holds whole frames, so nothing is carried over.
+ * Returns the payload bytes, 0 when there is nothing to send.
+ */
+static size_t
+put_message(struct ist_ws *ws)
+{
+	const uint8_t *p;
+	uint8_t key[4], *pl = ws->tx + TX_HEAD;
+	size_t n, off = 0, hl;
+
+	n = ist_session_peek_output(ws->session, &p);
+	while (off + 2 <= n) {
+		size_t fl = 2 + ((size_t)p[off] << 8 | p[off + 1]);
+
+		if (off + fl > n)
+			break;
+		off += fl;
 	}
-	return 0;
+	if (!off)
+		off = n;	/* not whole frames: send what there is */
+	if (!off)
+		return 0;
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		ist_err_set(&ws->fatal, IST_ERR_NOMEM, "no random bytes for "
+		    "a WebSocket mask");
+		return 0;
+	}
+	/* The session's buffer is not ours to mask: one copy into tx,
+	 * masked there, with the header just before it. */
+	memcpy(pl, p, off);
+	ist_session_consume_output(ws->session, off);
+	ist_wsframe_mask(pl, off, key, 0);
+	hl = ist_wsframe_header_size(off, true);
+	if (ist_wsframe_header(pl - hl, hl, true, IST_WS_OP_BINARY, off,
+	    key) != (int)hl) {
+		ist_err_set(&ws->fatal, IST_ERR_INVAL, "cannot encode a "
+		    "WebSocket frame of %zu bytes", off);
+		return 0;
+	}
+	if (put_out(ws, pl - hl, hl + off) < 0)
+		return 0;
+	ist_debug3("tunnel: sent %zu bytes", off);
+	return off;
+}
+
+static void deadline_cb(lws_sorted_usec_list_t *sul);
+
+static void
+set_deadline(struct ist_ws *ws, int secs)
+{
+	lws_sul_schedule(ws->ctx, 0, &ws->sul_deadline, deadline_cb,
+	    (lws_usec_t)secs * LWS_US_PER_SEC);
+}
+
+/* A protocol error found while reading: stop reading, send our close
+ * frame, then drop (from WRITEABLE, or the deadline timer). */
+static void
+fail_proto(struct ist_ws *ws, const struct ist_err *e, uint16_t code)
+{
+	set_fatal(ws, e);
+	if (ws->phase == PH_FAILING || !ws->conn_live)
+		return;
+	ws->phase = PH_FAILING;
+	ws->fail_code = code;
+	if (ws->wsi && !ws->rx_paused) {
+		lws_rx_flow_control(ws->wsi, 0);
+		ws->rx_paused = true;
+	}
+	lws_sul_cancel(&ws->sul_ping);
+	set_deadline(ws, FAIL_GRACE_SECS);
+	if (ws->wsi)
+		lws_callback_on_writable(ws->wsi);
 }
 
 static void
-keep_printable(char *s)
+writeable(struct ist_ws *ws)
 {
-	for (; *s; s++)
-		if (*s < 0x21 || *s > 0x7e)
-			*s = '?';
+	int round;
+
+	if (ws->phase == PH_FAILING) {
+		if (!ws->close_sent) {
+			(void)put_close(ws, ws->fail_code ? ws->fail_code :
+			    IST_WS_CLOSE_PROTOCOL);
+		}
+		if (flush_out(ws) == 0 && !ws->out.len)
+			drop_conn(ws, NULL, NULL, true);
+		return;
+	}
+	if (ws->phase != PH_OPEN) {
+		(void)flush_out(ws);
+		return;
+	}
+	/* Fill TLS records and the socket in big writes, a few rounds at
+	 * most, so that the rest of the loop gets its turn. */
+	for (round = 0; round < 4 && ws->phase == PH_OPEN; round++) {
+		bool sent = false;
+
+		if (ws->pong_due) {
+			ws->pong_due = false;
+			if (put_control(ws, IST_WS_OP_PONG, ws->pong,
+			    ws->pong_len) < 0)
+				goto fatal;
+		}
+		if (ws->ping_due) {
+			ws->ping_due = false;
+			if (put_control(ws, IST_WS_OP_PING,
+			    (const uint8_t *)"ist", 3) < 0)
+				goto fatal;
+		}
+		while (bytes_room(&ws->out) >= OUT_ROOM && put_message(ws))
+			sent = true;
+		if (ws->fatal.code)
+			goto fatal;
+		if (ws->closing && !ist_session_output_pending(ws->session)) {
+			if (put_close(ws, IST_WS_CLOSE_NORMAL) < 0)
+				goto fatal;
+			ws->phase = PH_CLOSING;
+		}
+		if (flush_out(ws) < 0)
+			return;
+		if (sent && ws->cb.on_writable)
+			ws->cb.on_writable(ws, ws->ud);
+		if (ws->out.len || !ws->wsi)
+			return;		/* WRITEABLE was asked for */
+		if (!ist_session_output_pending(ws->session) &&
+		    !ws->pong_due && !(ws->closing && ws->phase == PH_OPEN))
+			return;
+	}
+	if (ws->wsi)
+		lws_callback_on_writable(ws->wsi);
+	return;
+fatal:
+	drop_conn(ws, NULL, NULL, true);
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static void
+ping_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_ping);
+
+	if (!ws->wsi || ws->phase != PH_OPEN)
+		return;
+	ws->ping_due = true;
+	lws_callback_on_writable(ws->wsi);
+	lws_sul_schedule(ws->ctx, 0, &ws->sul_ping, ping_cb,
+	    PING_SECS * LWS_US_PER_SEC);
+}
+
+/* The handshake, a close or a failure took too long. */
+static void
+deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ist_ws *ws = lws_container_of(sul, struct ist_ws,
+	    sul_deadline);
+
+	if (!ws->conn_live)
+		return;
+	if (ws->phase == PH_CLOSING || ws->phase == PH_FAILING ||
+	    ws->phase == PH_OPEN) {
+		/* A peer that does not drain or answer our close. */
+		drop_conn(ws, NULL, NULL, true);
+		return;
+	}
+	hs_fail(ws, IST_ERR_NET, false, "the tunnel service at %s:%d did "
+	    "not complete the WebSocket handshake within %d s (waiting "
+	    "for %s)", ws->host, ws->port, HANDSHAKE_SECS,
+	    phase_name(ws->phase));
+}
+
+static void
+rx_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ist_ws *ws = lws_container_of(sul, struct ist_ws, sul_rx);
+
+	if (!ws->wsi || ws->phase == PH_FAILING)
+		return;
+	if (ws->rx_pause_want) {
+		if (!ws->rx_paused) {
+			ws->rx_paused = true;
+			ist_debug2("tunnel: pausing reading from the "
+			    "WebSocket");
+			lws_rx_flow_control(ws->wsi, 0);
+		}
+		return;
+	}
+	if (ws->rx_paused) {
+		ws->rx_paused = false;
+		ist_debug2("tunnel: resuming reading from the WebSocket");
+		lws_rx_flow_control(ws->wsi, 1);
+	}
+	/* What was read before the pause is handled now: no POLLIN
+	 * will come for it. */
+	pump(ws);
+}
+
+/* ---- the handshake ------------------------------------------------------ */
+
+static void
+send_upgrade(struct ist_ws *ws)
+{
+	struct ist_wshandshake_header h[2];
+	struct ist_err e;
+	char hostport[300], *req = NULL;
+	size_t len;
+	int r;
+
+	ws->phase = PH_UPGRADE;
+	if ((ws->tls && ws->port == 443) || (!ws->tls && ws->port == 80))
+		snprintf(hostport, sizeof(hostport), ws->host_af == AF_INET6 ?
+		    "[%s]" : "%s", ws->host);
+	else
+		snprintf(hostport, sizeof(hostport), ws->host_af == AF_INET6 ?
+		    "[%s]:%d" : "%s:%d", ws->host, ws->port);
+	h[0].name = "access-token";
+	h[0].value = ws->access_token;
+	h[1].name = "client-token";
+	h[1].value = ws->client_token;
+	memset(&ws->hs, 0, sizeof(ws->hs));
+	ws->hs.host = hostport;
+	ws->hs.path = ws->path;
+	ws->hs.protocol = IST_WS_SUBPROTOCOL;
+	ws->hs.headers = h;
+	ws->hs.n_headers = 2;
+	/* No Origin header: like localproxy, we are not a browser. */
+	ist_err_clear(&e);
+	if (RAND_bytes(ws->hs.nonce, sizeof(ws->hs.nonce)) != 1) {
+		hs_fail(ws, IST_ERR_NOMEM, true, "no random bytes for the "
+		    "WebSocket key");
+		return;
+	}
+	req = malloc(REQ_CAP);
+	if (!req) {
+		hs_fail(ws, IST_ERR_NOMEM, true, "out of memory");
+		return;
+	}
+	r = ist_wshandshake_client_request(&ws->hs, req, REQ_CAP, &len, &e);
+	if (r == 0)
+		r = ist_wshandshake_response_new(&ws->resp, &ws->hs, 0, NULL);
+	/* The parser keeps only the nonce and the protocol. */
+	ws->hs.host = ws->hs.path = NULL;
+	ws->hs.headers = NULL;
+	ws->hs.n_headers = 0;
+	if (r == IST_ERR_TOOBIG) {
+		hs_fail(ws, IST_ERR_TOOBIG, true, "the access token does not "
+		    "fit in the WebSocket handshake (%zu bytes at most)",
+		    (size_t)REQ_CAP - 1024);
+	} else if (r < 0) {
+		hs_fail(ws, r, true, "cannot make the WebSocket upgrade "
+		    "request: %s", e.msg[0] ? e.msg : ist_strerror(r));
+	} else if (put_out(ws, (const uint8_t *)req, len) < 0) {
+		drop_conn(ws, NULL, NULL, true);
+	} else {
+		ist_debug("tunnel: upgrade request sent");
+		(void)flush_out(ws);
+	}
+	OPENSSL_cleanse(req, REQ_CAP);
+	free(req);
+}
+
+static void
+tls_step(struct ist_ws *ws)
+{
+	char why[200];
+	long v;
+	int r, err;
+
+	r = SSL_do_handshake(ws->ssl);
+	if (r == 1) {
+		ist_debug("tunnel: TLS %s with %s", SSL_get_version(ws->ssl),
+		    ws->host);
+		send_upgrade(ws);
+		return;
+	}
+	err = SSL_get_error(ws->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		(void)flush_out(ws);
+		return;
+	}
+	v = SSL_get_verify_result(ws->ssl);
+	if (v != X509_V_OK)
+		snprintf(why, sizeof(why), "%s",
+		    X509_verify_cert_error_string(v));
+	else
+		tls_reason(why, sizeof(why), err);
+	ERR_clear_error();
+	/* Certificates and TLS protocol errors do not mend by retrying. */
+	hs_fail(ws, IST_ERR_TLS, true, "TLS with the tunnel service at "
+	    "%s:%d failed: %s (a private or test CA: --ca-file FILE or "
+	    "AWS_CA_BUNDLE; check --proxy-endpoint)",
+	    ws->host, ws->port, why);
 }
 
 static int
-pre_establish(struct ist_ws *ws, struct lws *wsi)
+start_tls(struct ist_ws *ws)
 {
-	char b[128];
+	X509_VERIFY_PARAM *vp;
+	BIO *wbio = NULL;
+	int ok;
+
+	ws->phase = PH_TLS;
+	ws->ssl = SSL_new(ws->cd->ssl_ctx);
+	ws->rbio = BIO_new(BIO_s_mem());
+	wbio = BIO_new(ws->cd->out_meth);
+	if (!ws->ssl || !ws->rbio || !wbio) {
+		BIO_free(ws->rbio);
+		BIO_free(wbio);
+		ws->rbio = NULL;
+		hs_fail(ws, IST_ERR_NOMEM, true, "out of memory for TLS");
+		return IST_ERR_NOMEM;
+	}
+	/* An empty rbio means "wait for more", not end of file. */
+	BIO_set_mem_eof_return(ws->rbio, -1);
+	BIO_set_data(wbio, ws);
+	BIO_set_init(wbio, 1);
+	SSL_set_bio(ws->ssl, ws->rbio, wbio);
+	SSL_set_connect_state(ws->ssl);
+	vp = SSL_get0_param(ws->ssl);
+	if (ws->host_af) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, ws->host);
+	} else {
+		X509_VERIFY_PARAM_set_hostflags(vp,
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = X509_VERIFY_PARAM_set1_host(vp, ws->host, 0) &&
+		    SSL_set_tlsext_host_name(ws->ssl, ws->host);
+	}
+	if (!ok) {
+		hs_fail(ws, IST_ERR_TLS, true, "cannot set up TLS for %s",
+		    ws->host);
+		return IST_ERR_TLS;
+	}
+	tls_step(ws);
+	return 0;
+}
+
+/* The proxy's answer; bytes after its head go on to TLS. */
+static void
+proxy_rx(struct ist_ws *ws)
+{
+	const uint8_t *p = ws->in.p + ws->in.off;
+	size_t n = ws->in.len, hl = 0, j;
+	int status = 0, i;
+
+	for (j = 0; j + 4 <= n && !hl; j++)
+		if (!memcmp(p + j, "\r\n\r\n", 4))
+			hl = j + 4;
+	if (!hl) {
+		if (n > PROXY_HEAD_MAX)
+			hs_fail(ws, IST_ERR_NET, true, "the HTTP proxy %s:%d "
+			    "sent an answer over %u bytes to CONNECT",
+			    ws->cd->proxy_host, ws->cd->proxy_port,
+			    PROXY_HEAD_MAX);
+		return;
+	}
+	if (hl < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ') {
+		hs_fail(ws, IST_ERR_NET, true, "the HTTP proxy %s:%d did not "
+		    "answer CONNECT in HTTP/1.x", ws->cd->proxy_host,
+		    ws->cd->proxy_port);
+		return;
+	}
+	for (i = 9; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9') {
+			status = -1;
+			break;
+		}
+		status = status * 10 + (p[i] - '0');
+	}
+	if (status < 200 || status > 299) {
+		hs_fail(ws, IST_ERR_NET, status >= 400 && status < 500,
+		    "the HTTP proxy %s:%d refused CONNECT to %s:%d with "
+		    "HTTP %d%s", ws->cd->proxy_host, ws->cd->proxy_port,
+		    ws->host, ws->port, status,
+		    status == 407 ? " (it wants credentials: put them in "
+		    "HTTPS_PROXY as http://user:password@host:port)" : "");
+		return;
+	}
+	bytes_eat(&ws->in, hl);
+	ist_debug("tunnel: the HTTP proxy connected us to %s:%d", ws->host,
+	    ws->port);
+	if (!ws->tls) {
+		send_upgrade(ws);
+		return;
+	}
+	if (start_tls(ws) < 0)
+		return;
+	/* A TLS server speaks second; anything early goes to TLS. */
+	if (ws->in.len && BIO_write(ws->rbio, ws->in.p + ws->in.off,
+	    (int)ws->in.len) != (int)ws->in.len) {
+		hs_fail(ws, IST_ERR_NOMEM, true, "out of memory for TLS");
+		return;
+	}
+	ws->in.off = ws->in.len = 0;
+	if (ws->conn_live && ws->phase == PH_TLS)
+		tls_step(ws);
+}
+
+static void
+send_connect(struct ist_ws *ws)
+{
+	char req[1024];
 	int n;
 
-	n = lws_hdr_copy(wsi, b, sizeof(b), WSI_TOKEN_PROTOCOL);
-	if (n <= 0 || strcmp(b, IST_WS_SUBPROTOCOL) != 0) {
-		if (n < 0)
-			n = 0;
-		b[n] = '\0';
-		keep_printable(b);
-		ist_err_set(&ws->fatal, IST_ERR_PROTO, "the tunnel service "
-		    "did not accept subprotocol %s (it answered \"%s\")",
-		    IST_WS_SUBPROTOCOL, b);
-		return -1;
+	ws->phase = PH_PROXY;
+	n = snprintf(req, sizeof(req), ws->host_af == AF_INET6 ?
+	    "CONNECT [%s]:%d HTTP/1.1\r\nHost: [%s]:%d\r\n" :
+	    "CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n",
+	    ws->host, ws->port, ws->host, ws->port);
+	if (n > 0 && (size_t)n < sizeof(req) && ws->cd->proxy_auth)
+		n += snprintf(req + n, sizeof(req) - (size_t)n,
+		    "Proxy-Authorization: Basic %s\r\n", ws->cd->proxy_auth);
+	if (n > 0 && (size_t)n < sizeof(req))
+		n += snprintf(req + n, sizeof(req) - (size_t)n,
+		    "User-Agent: iot-tunnel-ws\r\n\r\n");
+	if (n <= 0 || (size_t)n >= sizeof(req)) {
+		OPENSSL_cleanse(req, sizeof(req));
+		hs_fail(ws, IST_ERR_CONFIG, true, "the HTTP proxy's "
+		    "credentials are too long");
+		return;
 	}
-	ws->channel_id[0] = '\0';
-	n = lws_hdr_custom_copy(wsi, ws->channel_id, sizeof(ws->channel_id),
-	    "channel-id:", 11);
-	if (n < 0)
-		ws->channel_id[0] = '\0';
-	keep_printable(ws->channel_id);
-	return 0;
+	(void)bytes_put(&ws->out, req, (size_t)n);
+	OPENSSL_cleanse(req, sizeof(req));
+	(void)flush_out(ws);
 }
 
 static int
 established(struct ist_ws *ws)
 {
+	struct ist_wsframe_decoder_options d;
 	struct ist_session_options so;
 	struct ist_session *s = NULL;
+	const char *cid;
 	int r;
 
+	memset(&d, 0, sizeof(d));
+	d.role = IST_WSFRAME_CLIENT;	/* limits: IST_MAX_WS_MESSAGE */
+	r = ist_wsframe_decoder_new(&ws->dec, &d);
+	if (r < 0) {
+		hs_fail(ws, r, true, "cannot make a WebSocket decoder: %s",
+		    ist_strerror(r));
+		return r;
+	}
 	memset(&so, 0, sizeof(so));
 	so.role = ws->role;
 	so.format = ws->format;
@@ -377,17 +998,22 @@ established(struct ist_ws *ws)
 	    ist_session_last_stream_id(ws->session) : ws->last_stream_id;
 	r = ist_session_new(&s, &so, &ws->cb.session, ws->ud);
 	if (r < 0) {
-		ist_err_set(&ws->fatal, r, "cannot make a tunnel session: %s",
+		hs_fail(ws, r, true, "cannot make a tunnel session: %s",
 		    ist_strerror(r));
-		return -1;
+		return r;
 	}
+	cid = ist_wshandshake_response_header(ws->resp, "channel-id", NULL);
+	snprintf(ws->channel_id, sizeof(ws->channel_id), "%s",
+	    cid ? cid : "");
+	keep_printable(ws->channel_id);
+	ist_wshandshake_response_free(ws->resp);
+	ws->resp = NULL;
 	ist_session_free(ws->session);
 	ws->session = s;
-	ws->open = true;
+	ws->phase = PH_OPEN;
 	ws->attempt = 0;
-	ws->tx_len = 0;
-	ws->rx_paused = false;
 	ws->rx_pause_want = false;
+	lws_sul_cancel(&ws->sul_deadline);
 	ist_verbose("tunnel WebSocket open as %s (channel-id %s)",
 	    ws->role == IST_ROLE_SOURCE ? "source" : "destination",
 	    ws->channel_id[0] ? ws->channel_id : "none");
@@ -401,164 +1027,322 @@ established(struct ist_ws *ws)
 	return 0;
 }
 
-static int
-receive(struct ist_ws *ws, struct lws *wsi, const uint8_t *in, size_t len)
+static void
+upgrade_rx(struct ist_ws *ws)
+{
+	const char *proto;
+	struct ist_err e;
+	size_t used = 0, n = ws->in.len, k;
+	int r, status;
+
+	if (ws->hs_seen < sizeof(ws->hs_start) - 1) {
+		k = sizeof(ws->hs_start) - 1 - ws->hs_seen;
+		if (k > n)
+			k = n;
+		memcpy(ws->hs_start + ws->hs_seen, ws->in.p + ws->in.off, k);
+		ws->hs_start[ws->hs_seen + k] = '\0';
+	}
+	ws->hs_seen += n;
+	ist_err_clear(&e);
+	r = ist_wshandshake_response_feed(ws->resp, ws->in.p + ws->in.off,
+	    n, &used, &e);
+	bytes_eat(&ws->in, used);
+	if (r == 0)
+		return;
+	if (r == 1) {
+		(void)established(ws);
+		return;
+	}
+	status = ist_wshandshake_response_status(ws->resp);
+	if (r == IST_ERR_NET && status >= 400 && status < 500) {
+		hs_fail(ws, IST_ERR_NET, true, "the tunnel service refused "
+		    "the WebSocket handshake with HTTP %d%s (a 4xx is final: "
+		    "not retried)", status, status == 401 || status == 403 ?
+		    ": the access token is wrong, already used, expired, "
+		    "or the tunnel is closed" : "");
+	} else if (r == IST_ERR_NET && status >= 500) {
+		hs_fail(ws, IST_ERR_NET, false, "the tunnel service answered "
+		    "the WebSocket handshake with HTTP %d", status);
+	} else if (r == IST_ERR_NET) {
+		hs_fail(ws, IST_ERR_PROTO, true, "the tunnel service answered "
+		    "the WebSocket handshake with HTTP %d instead of 101 "
+		    "Switching Protocols", status);
+	} else if (status == 101 && (proto = ist_wshandshake_response_header(
+	    ws->resp, "sec-websocket-protocol", NULL), !proto ||
+	    strcmp(proto, IST_WS_SUBPROTOCOL) != 0)) {
+		char b[64];
+
+		snprintf(b, sizeof(b), "%s", proto ? proto : "");
+		keep_printable(b);
+		hs_fail(ws, IST_ERR_PROTO, true, "the tunnel service did not "
+		    "accept subprotocol %s (it answered \"%s\"): it speaks "
+		    "another version of the tunnel protocol",
+		    IST_WS_SUBPROTOCOL, b);
+	} else {
+		hs_fail(ws, r == IST_ERR_TOOBIG ? IST_ERR_PROTO : r, true,
+		    "the tunnel service's answer to the WebSocket upgrade is "
+		    "not valid: %s", e.msg[0] ? e.msg : ist_strerror(r));
+	}
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+on_frame_event(struct ist_ws *ws, const struct ist_wsframe_event *ev)
 {
 	struct ist_err e;
+
+	switch (ev->type) {
+	case IST_WSFRAME_EV_DATA:
+		if (ev->opcode != IST_WS_OP_BINARY) {
+			ist_err_set(&e, IST_ERR_PROTO, "the tunnel service "
+			    "sent a text WebSocket message (only binary is "
+			    "allowed)");
+			fail_proto(ws, &e, IST_WS_CLOSE_UNSUPPORTED);
+			return;
+		}
+		if (ws->phase != PH_OPEN || !ev->len)
+			return;
+		ist_err_clear(&e);
+		if (ist_session_recv(ws->session, ev->data, ev->len, &e) < 0) {
+			ist_err_prefix(&e, "protocol violation by the peer");
+			e.code = IST_ERR_PROTO;
+			fail_proto(ws, &e, IST_WS_CLOSE_PROTOCOL);
+			return;
+		}
+		if (ws->wsi && ist_session_output_pending(ws->session))
+			lws_callback_on_writable(ws->wsi);
+		return;
+	case IST_WSFRAME_EV_PING:
+		if (ws->close_sent)
+			return;
+		memcpy(ws->pong, ev->data, ev->len);
+		ws->pong_len = ev->len;
+		ws->pong_due = true;
+		if (ws->wsi)
+			lws_callback_on_writable(ws->wsi);
+		return;
+	case IST_WSFRAME_EV_PONG:
+		ist_debug3("tunnel: pong");
+		return;
+	case IST_WSFRAME_EV_CLOSE:
+		ws->peer_closed = true;
+		ws->peer_close_status = ev->close_code;
+		ist_verbose("the tunnel service closed the WebSocket (status "
+		    "%d)", ws->peer_close_status);
+		if (!ws->close_sent) {
+			/* Echo it (RFC 6455 5.5.1), then drop. */
+			(void)put_close(ws, ev->close_code ==
+			    IST_WS_CLOSE_NO_STATUS ? 0 : ev->close_code);
+			(void)flush_out(ws);
+		}
+		drop_conn(ws, NULL, NULL, false);
+		return;
+	}
+}
+
+static void
+frames_rx(struct ist_ws *ws)
+{
+	struct ist_wsframe_event ev;
+	struct ist_err e;
+	size_t used;
 	int r;
 
-	if (!ws->session || !ws->open)
-		return 0;
-	if (lws_is_first_fragment(wsi))
-		ws->rx_msg_len = 0;
-	if (!lws_frame_is_binary(wsi)) {
-		ist_err_set(&ws->fatal, IST_ERR_PROTO, "the tunnel service "
-		    "sent a text WebSocket message (only binary is allowed)");
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-		    NULL, 0);
-		return -1;
-	}
-	ws->rx_msg_len += len;
-	if (ws->rx_msg_len > IST_MAX_WS_MESSAGE) {
-		ist_err_set(&ws->fatal, IST_ERR_PROTO, "the tunnel service "
-		    "sent a WebSocket message over %u bytes",
-		    IST_MAX_WS_MESSAGE);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-		    NULL, 0);
-		return -1;
-	}
-	ist_err_clear(&e);
-	r = ist_session_recv(ws->session, in, len, &e);
-	if (r < 0) {
-		ist_err_prefix(&e, "protocol violation by the peer");
-		e.code = IST_ERR_PROTO;
-		set_fatal(ws, &e);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, NULL, 0);
-		return -1;
-	}
-	if (ws->wsi && (ist_session_output_pending(ws->session) ||
-	    ws->closing))
-		lws_callback_on_writable(wsi);
-	return 0;
-}
+	while (ws->in.len && ws->conn_live && ws->phase != PH_FAILING &&
+	    !ws->rx_pause_want) {
+		ist_err_clear(&e);
+		r = ist_wsframe_decoder_feed(ws->dec, ws->in.p + ws->in.off,
+		    ws->in.len, &used, &ev, &e);
+		bytes_eat(&ws->in, used);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			uint16_t code = ist_wsframe_decoder_close_code(ws->dec);
 
-/* Moves session output into tx; returns the bytes of whole frames. */
-static size_t
-stage(struct ist_ws *ws)
-{
-	uint8_t *buf = ws->tx + LWS_PRE;
-	const uint8_t *p;
-	size_t n, off = 0;
-
-	while (ws->tx_len < TX_CAP) {
-		n = ist_session_peek_output(ws->session, &p);
-		if (!n)
-			break;
-		if (n > TX_CAP - ws->tx_len)
-			n = TX_CAP - ws->tx_len;
-		memcpy(buf + ws->tx_len, p, n);
-		ist_session_consume_output(ws->session, n);
-		ws->tx_len += n;
-	}
-	while (off + 2 <= ws->tx_len) {
-		size_t fl = 2 + ((size_t)buf[off] << 8 | buf[off + 1]);
-
-		if (off + fl > ws->tx_len)
-			break;
-		off += fl;
-	}
-	return off;
-}
-
-static int
-writeable(struct ist_ws *ws, struct lws *wsi)
-{
-	uint8_t ping[LWS_PRE + 8];
-	size_t n;
-
-	if (!ws->open || !ws->session)
-		return 0;
-	if (ws->ping_due) {
-		ws->ping_due = false;
-		memcpy(ping + LWS_PRE, "ist", 3);
-		if (lws_write(wsi, ping + LWS_PRE, 3, LWS_WRITE_PING) < 3) {
-			ist_err_set(&ws->fatal, IST_ERR_NET, "writing to the "
-			    "tunnel service failed");
-			return -1;
+			if (r == IST_ERR_TOOBIG)
+				ist_err_prefix(&e, "the tunnel service sent a "
+				    "WebSocket message over %u bytes",
+				    IST_MAX_WS_MESSAGE);
+			else
+				ist_err_prefix(&e, "the tunnel service broke "
+				    "the WebSocket protocol");
+			e.code = IST_ERR_PROTO;
+			fail_proto(ws, &e, code ? code :
+			    IST_WS_CLOSE_PROTOCOL);
+			return;
 		}
-		lws_callback_on_writable(wsi);
-		return 0;
+		on_frame_event(ws, &ev);
 	}
-	n = stage(ws);
-	if (n) {
-		if (lws_write(wsi, ws->tx + LWS_PRE, n, LWS_WRITE_BINARY) <
-		    (int)n) {
-			ist_err_set(&ws->fatal, IST_ERR_NET, "writing to the "
-			    "tunnel service failed");
-			return -1;
-		}
-		ws->tx_len -= n;
-		if (ws->tx_len)
-			memmove(ws->tx + LWS_PRE, ws->tx + LWS_PRE + n,
-			    ws->tx_len);
-		ist_debug3("tunnel: sent %zu bytes", n);
-		if (ws->tx_len >= 2 || ist_session_output_pending(ws->session)
-		    || ws->closing)
-			lws_callback_on_writable(wsi);
-		if (ws->cb.on_writable)
-			ws->cb.on_writable(ws, ws->ud);
-		return 0;
-	}
-	if (ws->closing) {
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
-		return -1;
-	}
-	return 0;
 }
 
+/* Plaintext in ws->in, handled as the phase says. */
+static void
+plain_rx(struct ist_ws *ws)
+{
+	switch (ws->phase) {
+	case PH_PROXY:
+		proxy_rx(ws);
+		break;
+	case PH_UPGRADE:
+		upgrade_rx(ws);
+		if (ws->phase == PH_OPEN)
+			frames_rx(ws);
+		break;
+	case PH_OPEN:
+	case PH_CLOSING:
+		frames_rx(ws);
+		break;
+	default:
+		ws->in.off = ws->in.len = 0;
+		break;
+	}
+}
+
+/*
+ * Handles what has been read, as far as the pause allows: plaintext left
+ * in ws->in first, then TLS records decrypted one at a time.
+ */
+static void
+pump(struct ist_ws *ws)
+{
+	char why[160];
+	int n, err;
+
+	while (ws->conn_live && ws->phase != PH_FAILING) {
+		if (ws->in.len) {
+			size_t before = ws->in.len;
+			enum phase ph = ws->phase;
+
+			plain_rx(ws);
+			if (ws->in.len == before && ws->phase == ph)
+				break;	/* waiting for more, or paused */
+			continue;
+		}
+		if (!ws->tls || ws->phase < PH_TLS || ws->rx_pause_want)
+			break;
+		if (ws->phase == PH_TLS) {
+			tls_step(ws);
+			if (ws->phase == PH_TLS)
+				break;
+			continue;
+		}
+		n = SSL_read(ws->ssl, ws->in.p, (int)ws->in.cap);
+		if (n > 0) {
+			ws->in.off = 0;
+			ws->in.len = (size_t)n;
+			continue;
+		}
+		err = SSL_get_error(ws->ssl, n);
+		if (err == SSL_ERROR_WANT_READ)
+			break;
+		if (err == SSL_ERROR_ZERO_RETURN) {
+			/* close_notify: as a TCP close. */
+			drop_conn(ws, NULL, NULL, false);
+			break;
+		}
+		tls_reason(why, sizeof(why), err);
+		if (ws->phase >= PH_OPEN) {
+			struct ist_err e;
+
+			ist_err_set(&e, IST_ERR_TLS, "TLS with the tunnel "
+			    "service failed: %s", why);
+			set_fatal(ws, &e);
+			drop_conn(ws, NULL, NULL, true);
+		} else {
+			hs_fail(ws, IST_ERR_TLS, true, "TLS with the tunnel "
+			    "service failed: %s", why);
+		}
+		break;
+	}
+	if (ws->wsi && ws->rx_pause_want && !ws->rx_paused) {
+		/* Safe here: a raw socket, not lws's ws rx (BUG B). */
+		ws->rx_paused = true;
+		lws_rx_flow_control(ws->wsi, 0);
+	}
+	if (ws->wsi && ws->out.len)
+		(void)flush_out(ws);
+}
+
+static void
+raw_rx(struct ist_ws *ws, const uint8_t *d, size_t n)
+{
+	if (ws->phase == PH_FAILING || !n)
+		return;
+	if (ws->tls && ws->phase >= PH_TLS) {
+		if (BIO_write(ws->rbio, d, (int)n) != (int)n) {
+			hs_fail(ws, IST_ERR_NOMEM, true, "out of memory for "
+			    "TLS");
+			return;
+		}
+	} else if (bytes_put(&ws->in, d, n) < 0) {
+		/* Only a peer that ignores the pause gets here. */
+		struct ist_err e;
+
+		ist_err_set(&e, IST_ERR_PROTO, "the tunnel service sent more "
+		    "than %zu bytes ahead", ws->in.cap);
+		fail_proto(ws, &e, IST_WS_CLOSE_POLICY);
+		return;
+	}
+	pump(ws);
+}
+
+/* What lws reports on the raw connection. */
 static int
-ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct ist_ws *ws = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+	struct ist_err e;
 
-	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-		return verify_cert(ws, user, (int)len);
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-		return ws ? append_headers(ws, wsi, in, len) : -1;
-	case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
-		return ws ? pre_establish(ws, wsi) : -1;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		return ws ? established(ws) : -1;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		return ws ? receive(ws, wsi, in, len) : -1;
-	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-		ist_debug3("tunnel: pong");
+	(void)user;
+	if (!ws || !ws->conn_live)
 		return 0;
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		return ws ? writeable(ws, wsi) : -1;
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (ws) {
-			const uint8_t *b = in;
-
-			ws->peer_closed = true;
-			ws->peer_close_status = len >= 2 && b ?
-			    (b[0] << 8 | b[1]) : 1005;
-			ist_verbose("the tunnel service closed the WebSocket "
-			    "(status %d)", ws->peer_close_status);
-		}
+	switch (reason) {
+	case LWS_CALLBACK_RAW_CONNECTED:
+		ws->wsi = wsi;
+		ist_debug("tunnel: TCP connected to %s:%d", ws->cd->proxy ?
+		    ws->cd->proxy_host : ws->host, ws->cd->proxy ?
+		    ws->cd->proxy_port : ws->port);
+		if (ws->cd->proxy)
+			send_connect(ws);
+		else if (ws->tls)
+			(void)start_tls(ws);
+		else
+			send_upgrade(ws);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
+		ws->wsi = wsi;
+		raw_rx(ws, in, len);
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		ws->wsi = wsi;
+		writeable(ws);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		if (ws)
-			handshake_failed(ws, wsi, in ? (const char *)in : "");
+		ist_err_set(&e, IST_ERR_NET, "could not connect to the tunnel "
+		    "service at %s:%d%s (%s)", ws->host, ws->port,
+		    ws->cd->proxy ? " through the HTTP proxy" : "",
+		    in && *(const char *)in ? (const char *)in :
+		    "connection failed");
+		drop_conn(ws, wsi, &e, false);
 		return 0;
-	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (ws) {
-			if (ws->open)
-				connection_gone(ws, wsi);
-			else
-				handshake_failed(ws, wsi, "closed");
+	case LWS_CALLBACK_RAW_CLOSE:
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (ws->phase == PH_UPGRADE && ws->hs_seen) {
+			keep_printable(ws->hs_start);
+			ist_err_set(&e, IST_ERR_PROTO, "the tunnel service "
+			    "answered the WebSocket upgrade with something "
+			    "that is not HTTP/1.1 (\"%s\") and closed",
+			    ws->hs_start);
+			drop_conn(ws, wsi, &e, true);
+		} else if (ws->phase < PH_OPEN) {
+			ist_err_set(&e, IST_ERR_NET, "the tunnel service at "
+			    "%s:%d closed the connection during %s", ws->host,
+			    ws->port, phase_name(ws->phase));
+			drop_conn(ws, wsi, &e, false);
+		} else {
+			drop_conn(ws, wsi, NULL, false);
 		}
 		return 0;
 	default:
@@ -567,41 +1351,49 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return 0;
 }
 
-static int
+static void
 ws_connect(struct ist_ws *ws)
 {
 	struct lws_client_connect_info i;
+	struct ist_err e;
+	struct lws *w;
 
+	conn_reset(ws);
 	memset(&i, 0, sizeof(i));
 	i.context = ws->ctx;
-	i.address = ws->host;
-	i.port = ws->port;
-	i.path = ws->path;
-	i.host = ws->host;	/* SNI, Host and the certificate name */
-	/* No Origin header: like localproxy, we are not a browser. */
-	i.ssl_connection = ws->tls ? LCCSCF_USE_SSL : 0;
-	/* lws cuts an IPv6 host at its first ':' and then checks nothing
-	 * (LWS-NOTES 1): verify_cert() checks the address instead. */
-	if (ws->tls && ws->host_is_ip6)
-		i.ssl_connection |= LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-	i.protocol = IST_WS_SUBPROTOCOL;
+	i.address = ws->cd->proxy ? ws->cd->proxy_host : ws->host;
+	i.port = ws->cd->proxy ? ws->cd->proxy_port : ws->port;
+	i.host = i.address;
+	i.path = "";
+	i.method = "RAW";
 	i.local_protocol_name = PROTO_NAME;
 	i.opaque_user_data = ws;
-	i.pwsi = &ws->wsi;
-	ws->tls_err[0] = '\0';
-	ws->peer_closed = false;
-	ws->rx_msg_len = 0;
 	ws->channel_id[0] = '\0';
-	ist_verbose("connecting to the tunnel service at %s:%d as %s%s",
+	ws->conn_live = true;
+	ws->phase = PH_TCP;
+	ist_err_clear(&ws->drop_err);
+	ist_verbose("connecting to the tunnel service at %s:%d as %s%s%s",
 	    ws->host, ws->port,
 	    ws->role == IST_ROLE_SOURCE ? "source" : "destination",
+	    ws->cd->proxy ? " through an HTTP proxy" : "",
 	    ws->attempt ? " (again)" : "");
-	if (!lws_client_connect_via_info(&i)) {
-		ws->wsi = NULL;
-		return IST_ERR_NET;
+	set_deadline(ws, HANDSHAKE_SECS);
+	/* Name lookup happens inside (it blocks the loop: Debian's lws has
+	 * no async DNS). Failures may be reported from inside as well. */
+	w = lws_client_connect_via_info(&i);
+	if (!ws->conn_live)
+		return;
+	if (!w) {
+		ist_err_set(&e, IST_ERR_NET, "could not connect to the tunnel "
+		    "service at %s:%d (name lookup or connect failed)",
+		    i.address, i.port);
+		drop_conn(ws, NULL, &e, false);
+		return;
 	}
-	return 0;
+	ws->wsi = w;
 }
+
+/* ---- the API -------------------------------------------------------------- */
 
 int
 ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
@@ -609,7 +1401,7 @@ ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
     void *ud, struct ist_err *e)
 {
 	struct ist_ws *ws = NULL;
-	unsigned char rnd[24];
+	unsigned char rnd[24], a[16];
 	size_t i, n;
 	int r;
 
@@ -620,6 +1412,7 @@ ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
 	if (!ws)
 		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 	ws->ctx = ctx;
+	ws->cd = lws_context_user(ctx);
 	ws->cb = *cb;
 	ws->ud = ud;
 	ws->role = o->role;
@@ -627,7 +1420,8 @@ ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
 	ws->last_stream_id = o->last_stream_id;
 	ws->max_attempts = o->max_attempts > 0 ? o->max_attempts : 4;
 	ws->reconnect = o->reconnect;
-	if (!o->host || !*o->host || strlen(o->host) >= sizeof(ws->host) ||
+	if (!ws->cd || !o->host || !*o->host ||
+	    strlen(o->host) >= sizeof(ws->host) ||
 	    o->port < 1 || o->port > 65535) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "bad tunnel service "
 		    "endpoint");
@@ -636,7 +1430,10 @@ ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
 	memcpy(ws->host, o->host, strlen(o->host) + 1);
 	ws->port = o->port;
 	ws->tls = o->tls;
-	ws->host_is_ip6 = strchr(ws->host, ':') != NULL;
+	if (inet_pton(AF_INET6, ws->host, a) == 1)
+		ws->host_af = AF_INET6;
+	else if (inet_pton(AF_INET, ws->host, a) == 1)
+		ws->host_af = AF_INET;
 	snprintf(ws->path, sizeof(ws->path), "/tunnel?local-proxy-mode=%s",
 	    o->role == IST_ROLE_SOURCE ? "source" : "destination");
 	n = strlen(o->access_token);
@@ -652,8 +1449,9 @@ ist_ws_new(struct ist_ws **out, struct lws_context *ctx,
 		}
 	}
 	ws->access_token = strdup(o->access_token);
-	ws->tx = malloc(LWS_PRE + TX_CAP);
-	if (!ws->access_token || !ws->tx) {
+	ws->tx = malloc(TX_HEAD + TX_CAP);
+	if (!ws->access_token || !ws->tx || bytes_init(&ws->in, IN_CAP) < 0 ||
+	    bytes_init(&ws->out, OUT_CAP) < 0) {
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -694,14 +1492,18 @@ ist_ws_free(struct ist_ws *ws)
 	if (!ws)
 		return;
 	lws_sul_cancel(&ws->sul_ping);
-	lws_sul_cancel(&ws->sul_flow);
+	lws_sul_cancel(&ws->sul_rx);
 	lws_sul_cancel(&ws->sul_connect);
-	lws_sul_cancel(&ws->sul_end);
+	lws_sul_cancel(&ws->sul_decide);
+	lws_sul_cancel(&ws->sul_deadline);
 	if (ws->wsi) {
 		lws_set_opaque_user_data(ws->wsi, NULL);
 		lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK,
 		    LWS_TO_KILL_ASYNC);
+		ws->wsi = NULL;
 	}
+	ws->conn_live = false;
+	conn_reset(ws);
 	ist_session_free(ws->session);
 	if (ws->access_token) {
 		OPENSSL_cleanse(ws->access_token, strlen(ws->access_token));
@@ -709,6 +1511,8 @@ ist_ws_free(struct ist_ws *ws)
 	}
 	OPENSSL_cleanse(ws->client_token, sizeof(ws->client_token));
 	free(ws->tx);
+	bytes_free(&ws->in);
+	bytes_free(&ws->out);
 	free(ws);
 }
 
@@ -721,7 +1525,8 @@ ist_ws_session(struct ist_ws *ws)
 bool
 ist_ws_is_open(const struct ist_ws *ws)
 {
-	return ws->open;
+	return ws->conn_live && (ws->phase == PH_OPEN ||
+	    ws->phase == PH_CLOSING);
 }
 
 const char *
@@ -733,7 +1538,7 @@ ist_ws_channel_id(const struct ist_ws *ws)
 void
 ist_ws_flush(struct ist_ws *ws)
 {
-	if (ws->wsi && ws->open)
+	if (ws->wsi && ws->phase == PH_OPEN)
 		lws_callback_on_writable(ws->wsi);
 }
 
@@ -743,7 +1548,9 @@ ist_ws_pause_rx(struct ist_ws *ws, bool pause)
 	if (ws->rx_pause_want == pause)
 		return;
 	ws->rx_pause_want = pause;
-	lws_sul_schedule(ws->ctx, 0, &ws->sul_flow, flow_cb, 1);
+	/* Applied from the loop: this may be called from inside the
+	 * session's callbacks, in the middle of reading. */
+	lws_sul_schedule(ws->ctx, 0, &ws->sul_rx, rx_cb, 1);
 }
 
 void
@@ -758,24 +1565,24 @@ ist_ws_close(struct ist_ws *ws)
 	if (ws->closing || ws->ended)
 		return;
 	ws->closing = true;
-	if (ws->wsi && ws->open) {
-		/* Output that cannot drain (a stalled peer) must not hold
-		 * the close back for ever. */
-		lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK,
-		    CLOSE_GRACE_SECS);
+	if (ws->wsi && ws->phase == PH_OPEN) {
+		/* Output that cannot drain (a stalled peer) and a peer that
+		 * does not answer our close must not hold the end back. */
+		set_deadline(ws, CLOSE_GRACE_SECS);
 		lws_callback_on_writable(ws->wsi);
 		return;
 	}
-	/* Still connecting or waiting to retry: stop now. */
-	lws_sul_cancel(&ws->sul_connect);
-	if (ws->wsi) {
-		lws_set_opaque_user_data(ws->wsi, NULL);
-		lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
-		ws->wsi = NULL;
+	if (ws->conn_live) {
+		/* Connecting, or closing already: stop now. */
+		drop_conn(ws, NULL, NULL, true);
+		return;
 	}
-	end_later(ws, 0);
+	/* Waiting to retry, or between a drop and its decision. */
+	lws_sul_cancel(&ws->sul_connect);
+	lws_sul_schedule(ws->ctx, 0, &ws->sul_decide, decide_cb, 1);
 }
+
+/* ---- the context ---------------------------------------------------------- */
 
 /* lws logs go to ours, at the most verbose level only. */
 static void
@@ -792,15 +1599,82 @@ lws_log_emit(int level, const char *line)
 	ist_debug3("lws: %s", b);
 }
 
+static void
+ctxdata_free(struct ctxdata *cd)
+{
+	if (!cd)
+		return;
+	free(cd->protocols);
+	if (cd->proxy_auth) {
+		OPENSSL_cleanse(cd->proxy_auth, strlen(cd->proxy_auth));
+		free(cd->proxy_auth);
+	}
+	SSL_CTX_free(cd->ssl_ctx);
+	BIO_meth_free(cd->out_meth);
+	free(cd);
+}
+
+/* "[user:pass@]host:port", host maybe an IPv6 address in brackets. */
+static int
+parse_proxy(struct ctxdata *cd, const char *s, struct ist_err *e)
+{
+	const char *at, *hp, *colon, *h, *sch;
+	size_t hl, ul;
+	char *end = NULL;
+	long port;
+	int r = 0;
+
+	sch = strstr(s, "://");
+	if (sch)
+		s = sch + 3;
+	at = strrchr(s, '@');
+	hp = at ? at + 1 : s;
+	if (*hp == '[') {
+		h = hp + 1;
+		colon = strchr(h, ']');
+		if (!colon || colon[1] != ':')
+			goto bad;
+		hl = (size_t)(colon - h);
+		colon++;
+	} else {
+		h = hp;
+		colon = strrchr(hp, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - h);
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (!hl || hl >= sizeof(cd->proxy_host) || errno || !end ||
+	    (*end && *end != '/') || port < 1 || port > 65535)
+		goto bad;
+	memcpy(cd->proxy_host, h, hl);
+	cd->proxy_host[hl] = '\0';
+	cd->proxy_port = (int)port;
+	cd->proxy = true;
+	if (at) {
+		ul = (size_t)(at - s);
+		cd->proxy_auth = malloc(4 * ((ul + 2) / 3) + 1);
+		if (!cd->proxy_auth)
+			return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		EVP_EncodeBlock((unsigned char *)cd->proxy_auth,
+		    (const unsigned char *)s, (int)ul);
+	}
+	return r;
+bad:
+	return ist_err_set(e, IST_ERR_CONFIG, "the HTTP proxy for the tunnel "
+	    "service is not [user:password@]host:port");
+}
+
 int
 ist_ws_context_new(struct lws_context **out,
     const struct ist_ws_context_options *o, struct ist_err *e)
 {
+	static const unsigned char alpn[] = "\x08http/1.1";
 	struct lws_context_creation_info info;
 	struct ctxdata *cd = NULL;
 	size_t n = 0, i;
 	int r;
-	FILE *f;
 
 	*out = NULL;
 	cd = calloc(1, sizeof(*cd));
@@ -811,62 +1685,67 @@ ist_ws_context_new(struct lws_context **out,
 		while (o->protocols[n].name)
 			n++;
 	cd->protocols = calloc(n + 2, sizeof(*cd->protocols));
-	if (!cd->protocols) {
+	cd->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	cd->out_meth = BIO_meth_new(BIO_get_new_index() |
+	    BIO_TYPE_SOURCE_SINK, "ist-ws-out");
+	if (!cd->protocols || !cd->ssl_ctx || !cd->out_meth ||
+	    !BIO_meth_set_write(cd->out_meth, out_bio_write) ||
+	    !BIO_meth_set_ctrl(cd->out_meth, out_bio_ctrl)) {
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	cd->protocols[0].name = PROTO_NAME;
-	cd->protocols[0].callback = ws_callback;
-	cd->protocols[0].rx_buffer_size = 65536;
+	cd->protocols[0].callback = raw_callback;
 	for (i = 0; i < n; i++)
 		cd->protocols[i + 1] = o->protocols[i];
 
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.protocols = cd->protocols;
-	info.pt_serv_buf_size = 32768;
-	info.user = cd;
-	if (o->ca_file) {
-		f = fopen(o->ca_file, "r");
-		if (!f) {
-			r = ist_err_set(e, IST_ERR_CONFIG, "cannot read CA "
-			    "file %s", o->ca_file);
-			goto out;
-		}
-		fclose(f);
-		/* Extra trust, as for the API calls: lws loads the system's
-		 * CAs as well. */
-		info.client_ssl_ca_filepath = o->ca_file;
+	SSL_CTX_set_min_proto_version(cd->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(cd->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_alpn_protos(cd->ssl_ctx, alpn, sizeof(alpn) - 1)) {
+		r = ist_err_set(e, IST_ERR_TLS, "cannot set up TLS (ALPN)");
+		goto out;
 	}
-	/* lws would apply a lowercase http_proxy by itself to wss too. */
-	unsetenv("http_proxy");
+	/* --ca-file is extra trust, as for the API calls: the system's
+	 * CAs are trusted as well. */
+	if (!SSL_CTX_set_default_verify_paths(cd->ssl_ctx))
+		ist_verbose("the system's CA certificates could not be "
+		    "loaded");
+	if (o->ca_file && !SSL_CTX_load_verify_locations(cd->ssl_ctx,
+	    o->ca_file, NULL)) {
+		ERR_clear_error();
+		r = ist_err_set(e, IST_ERR_CONFIG, "cannot read CA file %s "
+		    "(a PEM file of certificates)", o->ca_file);
+		goto out;
+	}
+	ERR_clear_error();
 	if (o->http_proxy && *o->http_proxy) {
-		/* lws parses "[user:pass@]host:port" itself. */
-		cd->http_proxy = strdup(o->http_proxy);
-		if (!cd->http_proxy) {
-			r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		r = parse_proxy(cd, o->http_proxy, e);
+		if (r < 0)
 			goto out;
-		}
-		info.http_proxy_address = cd->http_proxy;
 		ist_verbose("using an HTTP proxy for the tunnel service");
 	}
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = cd->protocols;
+	/* Raw reads come in pieces of this size (less LWS_PRE). */
+	info.pt_serv_buf_size = 65536;
+	info.user = cd;
+	/* lws would apply a lowercase http_proxy by itself to its own
+	 * client connections; none of ours should see it. */
+	unsetenv("http_proxy");
 	lws_set_log_level(ist_log_get_level() >= IST_LOG_DEBUG3 ?
 	    LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR | LLL_WARN,
 	    lws_log_emit);
 	*out = lws_create_context(&info);
 	if (!*out) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "cannot set up "
-		    "libwebsockets (TLS or CA file problem?)");
+		    "libwebsockets");
 		goto out;
 	}
 	return 0;
 out:
-	if (cd) {
-		free(cd->protocols);
-		free(cd->http_proxy);
-		free(cd);
-	}
+	ctxdata_free(cd);
 	return r;
 }
 
@@ -879,11 +1758,7 @@ ist_ws_context_free(struct lws_context *ctx)
 		return;
 	cd = lws_context_user(ctx);
 	lws_context_destroy(ctx);
-	if (cd) {
-		free(cd->protocols);
-		free(cd->http_proxy);
-		free(cd);
-	}
+	ctxdata_free(cd);
 }
 
 void *

@@ -1,5 +1,5 @@
 #!/bin/bash
-# HTTPS_PROXY applies to the WebSocket too (lws only knows a lowercase
+# HTTPS_PROXY applies to the WebSocket too (lws would only know a lowercase
 # http_proxy of its own): an ssh session goes through a CONNECT proxy for
 # both the API and the data plane, and a lowercase http_proxy pointing
 # nowhere is not used.
@@ -68,15 +68,15 @@ out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY= \
 	http_proxy=http://127.0.0.1:1 ssh_dev kiosk-17 'echo via-proxy')
 assert_eq "$out" via-proxy "ssh output"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-# The API calls (libcurl) and the WebSocket (lws, "User-agent: lws")
+# The API calls (libcurl) and the WebSocket (ours, "User-Agent: iot-tunnel-ws")
 # both went through it.
 log=$(cat "$T/connects.log")
 assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$EMU_PORT | Proxy-Connection" \
 	"CONNECT from the API client"
-assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$EMU_PORT | User-agent: lws" \
+assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$EMU_PORT | User-Agent: iot-tunnel-ws" \
 	"CONNECT from the WebSocket"
 # The agent's WebSocket went through it, its local connection did not.
-n=$(grep -c "User-agent: lws" "$T/connects.log" || true)
-assert_eq "$n" 2 "CONNECTs by lws (proxy and agent)"
+n=$(grep -c "User-Agent: iot-tunnel-ws" "$T/connects.log" || true)
+assert_eq "$n" 2 "CONNECTs by the WebSocket (proxy and agent)"
 assert_not_contains "$log" "CONNECT 127.0.0.1:$SSHD_PORT" "local connection"
 echo "ok"

@@ -1,0 +1,69 @@
+# lib-hostile.sh: the programs against a hostile data plane
+# (hostile_dataplane.py) started by the test (bash). Source it after
+# lib.sh and make_ca. No API is needed: the proxy joins with --tunnel-id
+# and a token file, the agent is one-shot.
+#
+#   start_hostile MODE [ARGS]  HOSTILE_PORT, HOSTILE_PID, HOSTILE_LOG
+#   stop_hostile
+#   hostile_proxy MODE [PROXY ARGS]   runs the proxy against MODE: RC,
+#                             ERR (its stderr); stdin stays open
+#   hostile_agent MODE [AGENT ARGS]   the one-shot agent: RC, ERR
+
+start_hostile() {
+	local mode=$1
+	shift
+	HOSTILE_LOG=$T/hostile.log
+	: > "$T/hostile.out"
+	bg "$IST_PY" "$IST_SRC/tests/e2e/hostile_dataplane.py" \
+		--cert "$IST_CERT" --key "$IST_KEY" --mode "$mode" "$@" \
+		> "$T/hostile.out" 2> "$HOSTILE_LOG"
+	HOSTILE_PID=$BG_PID
+	wait_for "$T/hostile.out" listening 30
+	HOSTILE_PORT=$(sed -n 's/^listening //p' "$T/hostile.out")
+}
+
+stop_hostile() {
+	kill "$HOSTILE_PID" 2>/dev/null || true
+	wait "$HOSTILE_PID" 2>/dev/null || true
+}
+
+# A writer that never writes: the proxy's stdin stays open (ssh silent).
+_hostile_stdin() {
+	[ -p "$T/stdin.fifo" ] && return 0
+	mkfifo "$T/stdin.fifo"
+	bg sh -c 'exec sleep 3600 > "$0"' "$T/stdin.fifo"
+}
+
+_hostile_token() {
+	[ -f "$T/fake.tok" ] || (umask 077; echo "not-a-real-token" > "$T/fake.tok")
+}
+
+hostile_proxy() {
+	local mode=$1
+	shift
+	_hostile_stdin
+	_hostile_token
+	start_hostile "$mode" "${HOSTILE_ARGS[@]}"
+	RC=0
+	AWS_REGION=us-east-1 timeout 120 "$IST_BIN/iot-ssh-proxy" --no-hooks \
+		--tunnel-id 00000000-0000-0000-0000-000000000000 \
+		--token-file "$T/fake.tok" --ca-file "$IST_CA" \
+		--proxy-endpoint "127.0.0.1:$HOSTILE_PORT" "$@" kiosk-17 \
+		< "$T/stdin.fifo" > "$T/proxy.out" 2> "$T/proxy.err" || RC=$?
+	ERR=$(cat "$T/proxy.err")
+	stop_hostile
+}
+
+hostile_agent() {
+	local mode=$1
+	shift
+	_hostile_token
+	start_hostile "$mode" "${HOSTILE_ARGS[@]}"
+	RC=0
+	AWS_REGION=us-east-1 timeout 120 "$IST_BIN/iot-tunnel-agent" --token-file "$T/fake.tok" \
+		--service "SSH=127.0.0.1:1" --ca-file "$IST_CA" \
+		--proxy-endpoint "127.0.0.1:$HOSTILE_PORT" "$@" \
+		< /dev/null > /dev/null 2> "$T/agent.err" || RC=$?
+	ERR=$(cat "$T/agent.err")
+	stop_hostile
+}
