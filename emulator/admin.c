@@ -237,7 +237,8 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 	}
 	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
 	    emu_side_name(side), what->valuestring);
-	if (emu_relay_inject(t, side, buf, (size_t)n, text) == 0)
+	if (emu_relay_inject(t, side, buf, (size_t)n, text ? EMU_Q_TEXT :
+	    EMU_Q_BINARY) == 0)
 		res = ok(status);
 out:
 	free(buf);
@@ -339,7 +340,7 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 			goto out;
 		}
 		emu_relay_drop(t, side, cJSON_IsTrue(ab),
-		    LWS_CLOSE_STATUS_GOINGAWAY, "dropped by fault injection");
+		    IST_WS_CLOSE_GOING_AWAY, "dropped by fault injection");
 		*out = ok(status);
 	} else if (!strcmp(what, "stall")) {
 		if (!(t = get_tunnel(emu, in, status, &err))) {

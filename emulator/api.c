@@ -1060,7 +1060,7 @@ out:
 
 void
 emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
-    char **body)
+    char **body, const char **content_type)
 {
 	static const char prefix[] = "IoTSecuredTunneling.";
 	struct emu_faults *f = &emu->faults;
@@ -1069,6 +1069,17 @@ emu_api_handle(struct emu *emu, const struct emu_req *r, int *status,
 
 	*status = 400;
 	*body = NULL;
+	(void)content_type; /* every answer here is JSON */
+	/* http.c sends every path here (the interface with "creds"). */
+	if (strcmp(r->path, "/") || strcmp(r->method, "POST")) {
+		bool root = !strcmp(r->path, "/");
+
+		*status = root ? 405 : 404;
+		*body = emu_api_error("UnknownOperationException", "%s", root ?
+		    "Method not allowed: the API takes POST /" :
+		    "Not found: the API is POST /, the data plane /tunnel");
+		return;
+	}
 	if (f->fail_count > 0 && emu_fault_applies(f->fail_op, r->target)) {
 		f->fail_count--;
 		*status = f->fail_status;
