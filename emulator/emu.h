@@ -131,8 +131,10 @@ struct emu_conn {
 	char channel_id[37];
 	struct ist_wsframe_decoder *wsd;
 	struct ist_frame_decoder *dec;
-	uint8_t *fr;	/* a tunnel frame split across reads */
-	size_t fr_have; /* its bytes so far (0: none) */
+	/* Frames for the other side's queue, gathered here first: the
+	 * checked ones (asm_e->len bytes), then fr_have bytes of the next. */
+	struct emu_qent *asm_e;
+	size_t fr_have;
 	bool closing;	/* a close frame is due, or sent */
 	bool close_sent;
 	bool abrupt;	/* no close frame: just drop the connection */

@@ -28,6 +28,10 @@
 #include "emu.h"
 #include "ist/wshandshake.h"
 
+/* An entry holds checked frames up to EMU_QUEUE_ENTRY_MAX bytes plus one
+ * more frame: 131073 bytes, under the 131076 a client takes. */
+#define ASM_CAP (EMU_QUEUE_ENTRY_MAX + IST_MAX_FRAME)
+
 /* After our close frame, wait this long for the client's. */
 #define CLOSE_WAIT_US (3 * LWS_US_PER_SEC)
 
@@ -84,7 +88,7 @@ new_entry(struct emu_queue *q, size_t len)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	e->cap = len < IST_MAX_FRAME ? IST_MAX_FRAME : len;
+	e->cap = len < ASM_CAP ? ASM_CAP : len;
 	e->buf = malloc(EMU_QHEAD + e->cap);
 	if (!e->buf) {
 		free(e);
@@ -134,6 +138,20 @@ enqueue(struct emu_queue *q, const uint8_t *data, size_t len,
 	return 0;
 }
 
+/* Keeps an unqueued entry as a spare of q, or frees it. */
+static void
+recycle(struct emu_queue *q, struct emu_qent *e)
+{
+	if (q->n_spare < EMU_QUEUE_SPARES) {
+		e->next = q->spare;
+		q->spare = e;
+		q->n_spare++;
+		return;
+	}
+	free(e->buf);
+	free(e);
+}
+
 /* Drops the first message, keeping its buffer as a spare. */
 static void
 dequeue(struct emu_queue *q)
@@ -147,14 +165,7 @@ dequeue(struct emu_queue *q)
 		q->tail = NULL;
 	q->n--;
 	q->bytes -= e->len;
-	if (q->n_spare < EMU_QUEUE_SPARES) {
-		e->next = q->spare;
-		q->spare = e;
-		q->n_spare++;
-		return;
-	}
-	free(e->buf);
-	free(e);
+	recycle(q, e);
 }
 
 /* ---- flow control ---- */
@@ -796,8 +807,9 @@ emu_relay_closed(struct emu_conn *c)
 	c->wsd = NULL;
 	ist_frame_decoder_free(c->dec);
 	c->dec = NULL;
-	free(c->fr);
-	c->fr = NULL;
+	free_entries(c->asm_e);
+	c->asm_e = NULL;
+	c->fr_have = 0;
 }
 
 void
@@ -825,13 +837,10 @@ service_known(const struct emu_tunnel *t, const char *svc)
 	return false;
 }
 
-/*
- * Checks one message from a client and relays its bytes (frame, flen: the
- * length prefix and the Message, as the client encoded them) as they are.
- */
-static void
-on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
-    size_t flen)
+/* Checks one message from a client: true if it is to be relayed (its
+ * bytes as the client encoded them). */
+static bool
+on_msg(struct emu_conn *c, const struct ist_msg *m)
 {
 	struct emu_tunnel *t = c->t;
 	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
@@ -845,35 +854,35 @@ on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
 	if (m->has_unknown_fields) {
 		violation(c, "%s message with unknown fields",
 		    ist_msg_type_name(m->type));
-		return;
+		return false;
 	}
 	/* Fields the connection's subprotocol does not have are unknown. */
 	if (c->version < 2 && (m->service_id || m->n_available)) {
 		violation(c, "serviceId in subprotocol 1.0 (a 2.0 field)");
-		return;
+		return false;
 	}
 	if (c->version < 3 && m->connection_id) {
 		violation(c, "connectionId in subprotocol %d.0 (a 3.0 field)",
 		    c->version);
-		return;
+		return false;
 	}
 	if (m->payload_len > IST_MAX_PAYLOAD) {
 		violation(c, "payload of %zu bytes (limit %u)", m->payload_len,
 		    IST_MAX_PAYLOAD);
-		return;
+		return false;
 	}
 	switch (m->type) {
 	case IST_MSG_SESSION_RESET:
 	case IST_MSG_SERVICE_IDS:
 		violation(c, "clients never send %s",
 		    ist_msg_type_name(m->type));
-		return;
+		return false;
 	case IST_MSG_STREAM_START:
 	case IST_MSG_CONNECTION_START:
 		if (c->side == EMU_DEST) {
 			violation(c, "a destination never sends %s",
 			    ist_msg_type_name(m->type));
-			return;
+			return false;
 		}
 		break;
 	case IST_MSG_DATA:
@@ -884,16 +893,16 @@ on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
 		if (m->ignorable) {
 			ist_debug("channel %s: ignorable message of unknown "
 			    "type %d dropped", c->channel_id, m->type);
-			return;
+			return false;
 		}
 		violation(c, "unknown message type %d, not ignorable",
 		    m->type);
-		return;
+		return false;
 	}
 	if (m->stream_id <= 0) {
 		violation(c, "%s with stream id %d",
 		    ist_msg_type_name(m->type), (int)m->stream_id);
-		return;
+		return false;
 	}
 	if (m->type == IST_MSG_STREAM_START) {
 		if (*svc && !service_known(t, svc)) {
@@ -901,7 +910,7 @@ on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
 			    "not one of the tunnel's: STREAM_RESET",
 			    c->channel_id, svc);
 			send_stream_reset(t, c->side, m->stream_id, svc);
-			return;
+			return false;
 		}
 		if (!t->side[EMU_DEST].conn) {
 			/* Undocumented; what the real service does too. */
@@ -909,7 +918,7 @@ on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
 			    "destination connected: STREAM_RESET",
 			    c->channel_id, (int)m->stream_id);
 			send_stream_reset(t, c->side, m->stream_id, svc);
-			return;
+			return false;
 		}
 		a = active_slot(t, svc, true);
 		if (a)
@@ -919,21 +928,13 @@ on_msg(struct emu_conn *c, const struct ist_msg *m, const uint8_t *frame,
 		if (a && a->stream_id == m->stream_id)
 			a->stream_id = 0;
 	}
-	if (enqueue(&t->side[other].q, frame, flen, EMU_Q_BINARY, true,
-	    false) != 0) {
-		violation(c, "cannot relay (out of memory)");
-		return;
-	}
-	if (t->side[other].conn)
-		emu_conn_want_write(t->side[other].conn);
-	if (t->side[other].q.n >= EMU_QUEUE_PAUSE) {
-		t->side[other].sender_paused = true;
-		set_paused(c, true);
-	}
+	(void)other;
+	return true;
 }
 
-/* One whole tunnel frame (length prefix included) from the client. */
-static void
+/* One whole tunnel frame (length prefix included) from the client:
+ * true if it is to be relayed. */
+static bool
 on_frame(struct emu_conn *c, const uint8_t *frame, size_t flen)
 {
 	struct ist_msg m;
@@ -945,57 +946,115 @@ on_frame(struct emu_conn *c, const uint8_t *frame, size_t flen)
 	r = ist_frame_decoder_feed(c->dec, frame, flen, &used, &m, &e);
 	if (r < 0) {
 		violation(c, "%s", e.msg);
-		return;
+		return false;
 	}
 	if (r != 1 || used != flen) {
 		violation(c, "tunnel frame not decoded whole");
-		return;
+		return false;
 	}
-	on_msg(c, &m, frame, flen);
+	return on_msg(c, &m);
 }
 
 /*
- * Payload bytes of the client's binary messages: a stream of tunnel
- * frames, split across WebSocket frames and messages anyhow.
+ * Queues the checked frames gathered in c->asm_e for the other side (as
+ * one WebSocket message, or appended to the last queued one when both
+ * are small), keeping the start of a next frame, if any, for more.
  */
 static void
-tunnel_bytes(struct emu_conn *c, const uint8_t *p, size_t n)
+flush_frames(struct emu_conn *c)
 {
-	size_t flen, take;
+	struct emu_tunnel *t = c->t;
+	struct emu_qent *e = c->asm_e, *ne = NULL, *tail;
+	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
+	struct emu_queue *q;
 
-	while (n && c->t && !c->closing) {
-		if (!c->fr_have && n >= 2) {
-			flen = 2 + ((size_t)p[0] << 8 | p[1]);
-			if (n >= flen) {
-				/* The usual case: checked where it lies. */
-				on_frame(c, p, flen);
-				p += flen;
-				n -= flen;
-				continue;
-			}
-		}
-		if (!c->fr && !(c->fr = malloc(IST_MAX_FRAME))) {
+	if (!t || !e || !e->len)
+		return;
+	q = &t->side[other].q;
+	if (c->fr_have) {
+		/* Only after small frames (big ones are flushed as soon as
+		 * they are whole): at most one read's worth to copy. */
+		ne = new_entry(q, ASM_CAP);
+		if (!ne) {
 			violation_code(c, IST_WS_CLOSE_INTERNAL, "out of "
 			    "memory");
 			return;
 		}
-		if (c->fr_have < 2) {
-			c->fr[c->fr_have++] = *p++;
-			n--;
-			continue;
+		memcpy(ne->buf + EMU_QHEAD, e->buf + EMU_QHEAD + e->len,
+		    c->fr_have);
+	}
+	c->asm_e = ne;
+	tail = q->tail;
+	if (tail && tail->kind == EMU_Q_BINARY &&
+	    tail->len + e->len <= EMU_QUEUE_ENTRY_MAX &&
+	    tail->len + e->len <= tail->cap) {
+		memcpy(tail->buf + EMU_QHEAD + tail->len, e->buf + EMU_QHEAD,
+		    e->len);
+		tail->len += e->len;
+		q->bytes += e->len;
+		e->len = 0;
+		recycle(q, e);
+	} else {
+		e->next = NULL;
+		e->kind = EMU_Q_BINARY;
+		if (q->tail)
+			q->tail->next = e;
+		else
+			q->head = e;
+		q->tail = e;
+		q->n++;
+		q->bytes += e->len;
+	}
+	if (t->side[other].conn)
+		emu_conn_want_write(t->side[other].conn);
+	if (q->n >= EMU_QUEUE_PAUSE) {
+		t->side[other].sender_paused = true;
+		set_paused(c, true);
+	}
+}
+
+/*
+ * Payload bytes of the client's binary messages: a stream of tunnel
+ * frames, split across WebSocket frames, messages and reads anyhow.
+ * Each byte is copied once, into c->asm_e, an entry for the other side's
+ * queue: checked frames first, then the next frame as far as it came.
+ */
+static void
+tunnel_bytes(struct emu_conn *c, const uint8_t *p, size_t n)
+{
+	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
+	struct emu_qent *e;
+	uint8_t *f;
+	size_t flen, take;
+
+	while (n && c->t && !c->closing) {
+		if (!c->asm_e) {
+			c->asm_e = new_entry(&c->t->side[other].q, ASM_CAP);
+			if (!c->asm_e) {
+				violation_code(c, IST_WS_CLOSE_INTERNAL,
+				    "out of memory");
+				return;
+			}
 		}
-		flen = 2 + ((size_t)c->fr[0] << 8 | c->fr[1]);
+		e = c->asm_e;
+		f = e->buf + EMU_QHEAD + e->len;
+		flen = 2;
+		if (c->fr_have >= 2)
+			flen += (size_t)f[0] << 8 | f[1];
 		take = flen - c->fr_have;
 		if (take > n)
 			take = n;
-		memcpy(c->fr + c->fr_have, p, take);
+		memcpy(f + c->fr_have, p, take);
 		c->fr_have += take;
 		p += take;
 		n -= take;
-		if (c->fr_have == flen) {
-			c->fr_have = 0;
-			on_frame(c, c->fr, flen);
-		}
+		if (c->fr_have < flen || flen == 2)
+			continue; /* more of it to come (or just its length) */
+		c->fr_have = 0;
+		if (on_frame(c, f, flen))
+			e->len += flen;
+		if (e->len >= EMU_QUEUE_ENTRY_MAX)
+			flush_frames(c);
 	}
 }
 
@@ -1067,6 +1126,9 @@ emu_relay_rx(struct emu_conn *c, uint8_t *in, size_t len)
 			return 0;
 		}
 	}
+	/* What this read completed goes now: an interactive session's
+	 * small frames must not wait for more. */
+	flush_frames(c);
 	return 0;
 }
 
@@ -1080,8 +1142,8 @@ bw_allows(struct emu_tunnel *t, size_t len, int64_t *wait_us)
 	if (!t->bw_bps)
 		return true;
 	/* A burst of one message's worth: messages are never split. */
-	cap = (double)(t->bw_bps > EMU_QUEUE_ENTRY_MAX ? t->bw_bps :
-	    EMU_QUEUE_ENTRY_MAX);
+	cap = (double)(t->bw_bps > IST_MAX_WS_MESSAGE ? t->bw_bps :
+	    IST_MAX_WS_MESSAGE);
 	t->bw_budget += (double)(now - t->bw_at) * (double)t->bw_bps / 1e6;
 	if (t->bw_budget > cap)
 		t->bw_budget = cap;
