@@ -237,11 +237,73 @@ do_send(struct emu *emu, const cJSON *in, int *status)
 	}
 	ist_info("fault: tunnel %s: sending the %s a %s message", t->id,
 	    emu_side_name(side), what->valuestring);
-	if (emu_relay_inject(t, side, buf, (size_t)n, text) == 0)
+	if (emu_relay_inject(t, side, buf, (size_t)n, text ? EMU_Q_TEXT :
+	    EMU_Q_BINARY) == 0)
 		res = ok(status);
 out:
 	free(buf);
 	free(payload);
+	return res;
+}
+
+/* Up to this many bytes per raw injection. */
+#define RAW_MAX (256u * 1024u)
+
+static int
+hex_nibble(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Sends a side the bytes of "hex" as they are, on its connection or
+ * when it connects, in order with what is queued for it: hostile frames
+ * (huge length fields, masked server frames, bad opcodes) for tests of
+ * the clients.
+ */
+static char *
+do_raw(struct emu *emu, const cJSON *in, int *status)
+{
+	const cJSON *hex = cJSON_GetObjectItemCaseSensitive(in, "hex");
+	struct emu_tunnel *t;
+	enum emu_side side;
+	uint8_t *buf = NULL;
+	char *err = NULL, *res = NULL;
+	size_t n, i;
+
+	if (!(t = get_tunnel(emu, in, status, &err)))
+		return err;
+	if (get_side(in, &side) != 0)
+		return bad(status, "side must be source or destination");
+	if (!cJSON_IsString(hex) || !(n = strlen(hex->valuestring)) ||
+	    n % 2 || n / 2 > RAW_MAX)
+		return bad(status, "raw: {tunnelId, side, hex (1 to 262144 "
+		    "bytes as hex digits)}");
+	buf = malloc(n / 2);
+	if (!buf)
+		goto out;
+	for (i = 0; i < n / 2; i++) {
+		int hi = hex_nibble(hex->valuestring[2 * i]);
+		int lo = hex_nibble(hex->valuestring[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			res = bad(status, "hex: digits 0-9, a-f only");
+			goto out;
+		}
+		buf[i] = (uint8_t)(hi << 4 | lo);
+	}
+	ist_info("fault: tunnel %s: sending the %s %zu raw bytes", t->id,
+	    emu_side_name(side), n / 2);
+	if (emu_relay_inject(t, side, buf, n / 2, EMU_Q_RAW) == 0)
+		res = ok(status);
+out:
+	free(buf);
 	return res;
 }
 
@@ -341,7 +403,7 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 			goto out;
 		}
 		emu_relay_drop(t, side, cJSON_IsTrue(ab),
-		    LWS_CLOSE_STATUS_GOINGAWAY, "dropped by fault injection");
+		    IST_WS_CLOSE_GOING_AWAY, "dropped by fault injection");
 		*out = ok(status);
 	} else if (!strcmp(what, "stall")) {
 		if (!(t = get_tunnel(emu, in, status, &err))) {
@@ -376,6 +438,8 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 		*out = ok(status);
 	} else if (!strcmp(what, "send")) {
 		*out = do_send(emu, in, status);
+	} else if (!strcmp(what, "raw")) {
+		*out = do_raw(emu, in, status);
 	} else if (!strcmp(what, "expire")) {
 		if (!(t = get_tunnel(emu, in, status, &err))) {
 			*out = err;
@@ -387,7 +451,7 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 		*status = 404;
 		*out = emu_api_error("NotFound", "admin endpoints: fail, "
 		    "delay, handshake, reset, drop, stall, bandwidth, send, "
-		    "expire");
+		    "raw, expire");
 	}
 out:
 	cJSON_Delete(in);

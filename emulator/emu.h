@@ -3,13 +3,17 @@
  *
  * One lws context, one vhost, one thread (plus libmosquitto's network
  * thread, which only ever touches its own handle). Every struct below is
- * owned by the lws thread.
+ * owned by the lws thread. lws is the transport only: its vhost hands
+ * every accepted connection (TLS or not) to conn.c as a raw socket, and
+ * the HTTP and WebSocket protocols are ours (libist's wsframe and
+ * wshandshake codecs).
  *
  *   main.c    options, context, loop, signals
- *   http.c    protocols[0]: API requests (POST /), admin, upgrade checks
- *   api.c     the five operations, SigV4 verification, AWS error shapes
+ *   conn.c    the one lws protocol: a connection's reads and writes
+ *   http.c    HTTP/1.1 requests: API, admin, keep-alive, upgrade routing
+ *   api.c     the operations, SigV4 verification, AWS error shapes
  *   tunnel.c  tunnel table, tokens, expiry
- *   relay.c   data plane: WebSocket sessions, frame checks, relaying
+ *   relay.c   data plane: handshake checks, WebSocket frames, relaying
  *   mqtt.c    MQTT notify of destination tokens
  *   admin.c   fault injection
  */
@@ -26,10 +30,13 @@
 #include "ist/frame.h"
 #include "ist/ist.h"
 #include "ist/sigv4.h"
+#include "ist/wsframe.h"
 
 #define EMU_PROG "iot-tunnel-emulator"
 #define EMU_MAX_REQ_BODY (512u * 1024u)	/* API request body cap */
 #define EMU_MAX_HANDSHAKE 4096u		/* data-plane request cap */
+#define EMU_MAX_HEAD 16384u		/* any request head (line + headers) */
+#define EMU_MAX_HEADERS 64u		/* header lines per request */
 #define EMU_TOKEN_RAND 384u		/* random bytes per access token */
 #define EMU_QUEUE_PAUSE 8u		/* pause a sender at this depth */
 #define EMU_QUEUE_RESUME 4u		/* resume it below this one */
@@ -65,12 +72,22 @@ struct emu_faults {
 /* Does a fault limited to operation op ("" any) apply to X-Amz-Target? */
 bool emu_fault_applies(const char *op, const char *target);
 
-/* One outgoing WebSocket message (binary tunnel frames, or text). */
+enum emu_qkind {
+	EMU_Q_BINARY = 0, /* a binary message of tunnel frames */
+	EMU_Q_TEXT = 1,	  /* a text message (fault injection) */
+	EMU_Q_RAW = 2,	  /* bytes sent as they are (fault injection) */
+};
+
+/* Room before a queued message for its WebSocket frame header, so that
+ * header and payload go out in one write. */
+#define EMU_QHEAD IST_WSFRAME_MAX_HEADER
+
+/* One outgoing WebSocket message. */
 struct emu_qent {
 	struct emu_qent *next;
 	size_t len, cap;
-	bool text;
-	uint8_t *buf; /* LWS_PRE + cap bytes; data at buf + LWS_PRE */
+	enum emu_qkind kind;
+	uint8_t *buf; /* EMU_QHEAD + cap bytes; data at buf + EMU_QHEAD */
 };
 
 struct emu_queue {
@@ -86,7 +103,52 @@ struct emu_active {
 	int32_t stream_id;		       /* 0: slot unused */
 };
 
-struct emu_conn;
+enum emu_conn_phase {
+	EMU_CONN_HTTP = 0, /* reading HTTP requests */
+	EMU_CONN_WS,	   /* an accepted data-plane WebSocket */
+	EMU_CONN_DONE,	   /* writing what is left, then closing */
+};
+
+/* A client connection: lws's per-session data of conn.c's protocol. */
+struct emu_conn {
+	struct emu *emu;
+	struct lws *wsi;
+	enum emu_conn_phase phase;
+	/* HTTP (http.c): request bytes not handled yet, and the answer */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	size_t scanned;	 /* bytes of in searched for the head's end */
+	char *out;	 /* an answer (or 101) to write whole, or NULL */
+	size_t out_len;
+	bool busy;	 /* an answer is pending: no next request yet */
+	bool close_after; /* close once out is written */
+	bool continued;	 /* "100 Continue" sent for this request */
+	bool delayed;	 /* the answer waits for delay_sul */
+	lws_sorted_usec_list_t delay_sul;
+	/* data plane (relay.c) */
+	struct emu_tunnel *t; /* NULL: not, or no longer, in a tunnel */
+	enum emu_side side;
+	int version; /* 1, 2 or 3, from the subprotocol */
+	char channel_id[37];
+	struct ist_wsframe_decoder *wsd;
+	struct ist_frame_decoder *dec;
+	/* Frames for the other side's queue, gathered here first: the
+	 * checked ones (asm_e->len bytes), then fr_have bytes of the next. */
+	struct emu_qent *asm_e;
+	size_t fr_have;
+	bool closing;	/* a close frame is due, or sent */
+	bool close_sent;
+	bool abrupt;	/* no close frame: just drop the connection */
+	uint16_t close_status;
+	char close_reason[IST_WSFRAME_MAX_REASON + 1];
+	uint8_t pong[IST_WSFRAME_MAX_CONTROL];
+	size_t pong_len;
+	bool pong_due;
+	bool want_paused, paused;
+	lws_sorted_usec_list_t flow_sul;
+	lws_sorted_usec_list_t kick_sul;
+	lws_sorted_usec_list_t close_sul;
+};
 
 struct emu_tside {
 	char *token;	       /* current access token; never logged */
@@ -128,15 +190,6 @@ struct emu_tunnel {
 	int64_t bw_at;
 };
 
-/* A handshake accepted in CONFIRM_UPGRADE, waiting for ESTABLISHED. */
-struct emu_pending {
-	struct lws *wsi;
-	struct emu_tunnel *t;
-	enum emu_side side;
-	char channel_id[37];
-	char client_token[129];
-};
-
 struct emu {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
@@ -150,7 +203,6 @@ struct emu {
 	bool plain;
 	struct emu_tunnel *tunnels;
 	uint64_t next_seq;
-	struct emu_pending pending;
 	struct emu_faults faults;
 	struct emu_mqtt *mqtt; /* NULL without --mqtt */
 	struct emu_sso *sso;   /* SSO tokens (sso.c) */
@@ -180,17 +232,24 @@ size_t emu_tunnel_count_open(struct emu *emu);
 void emu_tunnel_touch(struct emu_tunnel *t);
 const char *emu_side_name(enum emu_side side);
 
-/* api.c: fills *status and *body (malloc'd JSON) for one API request. */
+/*
+ * api.c: fills *status, *body (malloc'd) and *content_type (preset to
+ * "application/x-amz-json-1.1"; the handler may point it at another
+ * static string) for one request: http.c sends it every request that is
+ * neither admin nor a WebSocket upgrade, any method, any path.
+ */
 struct emu_req {
 	const char *target;   /* X-Amz-Target, or NULL */
 	const char *auth;     /* Authorization, or NULL */
 	const char *amz_date; /* X-Amz-Date, or NULL */
 	const char *sec_token; /* X-Amz-Security-Token, or NULL */
-	const struct ist_header *headers; /* the signed ones, lowercase */
+	/* Every request header, in order: names lowercase, values trimmed
+	 * (a repeated header appears as often as it was sent). */
+	const struct ist_header *headers;
 	size_t n_headers;
 	const char *method;
-	const char *path;
-	const char *query;
+	const char *path;  /* without the query */
+	const char *query; /* raw, without '?'; "" when none */
 	const uint8_t *body;
 	size_t body_len;
 };
@@ -229,11 +288,41 @@ char *emu_sso_admin(struct emu *emu, const cJSON *in, int *status);
 char *emu_api_error(const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* conn.c */
+extern const struct lws_protocols emu_conn_protocol;
+/* Asks for a WRITEABLE callback of c (from anywhere: deferred when lws
+ * would lose it). */
+void emu_conn_want_write(struct emu_conn *c);
+/* Writes len bytes on c's connection; 0 or -1 (then close it). */
+int emu_conn_write(struct emu_conn *c, uint8_t *buf, size_t len);
+
 /* http.c */
-extern const struct lws_protocols emu_http_protocol;
+/* Bytes read on a connection in the HTTP phase; -1: close it. */
+int emu_http_rx(struct emu_conn *c, const uint8_t *in, size_t len);
+/* Writes a pending answer: 1 if it wrote, 0 if none, -1 to close. */
+int emu_http_writeable(struct emu_conn *c);
+/* Sets the answer c writes next (takes the malloc'd out). */
+void emu_http_set_answer(struct emu_conn *c, char *out, size_t len,
+    bool close_after);
+void emu_http_closed(struct emu_conn *c);
+/* Value of a header in a parsed head (lowercase name), or NULL; count
+ * (may be NULL) gets how often it appears. */
+const char *emu_http_header(const struct ist_header *h, size_t n,
+    const char *name, size_t *count);
 
 /* relay.c */
-extern const struct lws_protocols emu_ws_protocols[3];
+/*
+ * A WebSocket upgrade request (head: its bytes, the end CRLFCRLF
+ * included): checks it and sets c's answer (101 or a refusal). 0, or -1
+ * to close the connection at once.
+ */
+int emu_relay_handshake(struct emu_conn *c, const uint8_t *head,
+    size_t head_len, const struct ist_header *h, size_t n_headers);
+/* WebSocket bytes from the client (unmasked in place); -1: close. */
+int emu_relay_rx(struct emu_conn *c, uint8_t *in, size_t len);
+/* 0 or -1 (close the connection). */
+int emu_relay_writeable(struct emu_conn *c);
+void emu_relay_closed(struct emu_conn *c);
 /* Closes the side's WebSocket (if any) with a close frame or abruptly. */
 void emu_relay_drop(struct emu_tunnel *t, enum emu_side side, bool abrupt,
     int status, const char *why);
@@ -242,13 +331,12 @@ void emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
     const char *why);
 /* Called when a tunnel goes away: detach connections from it. */
 void emu_relay_detach(struct emu_tunnel *t);
-/* Queues a raw WebSocket message for a side (fault injection). */
+/* Queues a WebSocket message, or raw bytes, for a side (fault
+ * injection). */
 int emu_relay_inject(struct emu_tunnel *t, enum emu_side side,
-    const uint8_t *data, size_t len, bool text);
+    const uint8_t *data, size_t len, enum emu_qkind kind);
 void emu_relay_kick(struct emu_tunnel *t);
 void emu_queue_clear(struct emu_queue *q);
-/* Upgrade checks (http.c calls this from HTTP_CONFIRM_UPGRADE). */
-int emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi);
 
 /* mqtt.c */
 struct emu_mqtt;

@@ -1,11 +1,14 @@
 /*
- * http.c: protocols[0] of the emulator. Receives API requests (POST /),
- * admin requests (POST /admin/..., loopback only, with --admin) and the
- * WebSocket upgrade checks (HTTP_CONFIRM_UPGRADE), LWS-NOTES section 3.
- *
- * Headers are copied in LWS_CALLBACK_HTTP: the header table is not kept
- * until the body is complete. One request at a time per connection
- * (HTTP/1.1 keep-alive), so the per-session data is the request.
+ * http.c: the HTTP/1.1 side of a connection. Reads one request at a time
+ * (head bounded by EMU_MAX_HEAD, body by Content-Length and
+ * EMU_MAX_REQ_BODY), answers it, and keeps the connection for the next
+ * one (the AWS CLI, botocore and libcurl reuse connections). Routes:
+ *  - a request with an Upgrade header: relay.c (the data plane; it
+ *    checks the path, /tunnel);
+ *  - POST /admin/<what> from loopback with --admin: admin.c;
+ *  - anything else, any method and path: api.c.
+ * While an answer is pending (written, or delayed by fault injection),
+ * later bytes wait in the input buffer: requests are answered in order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,400 +16,495 @@
 #include <strings.h>
 
 #include "emu.h"
+#include "ist/num.h"
 
-#define MAX_SIGNED 24
-
-struct hreq {
-	struct lws *wsi;
-	struct emu *emu;
-	bool admin;
-	bool answered_early;
-	char *path;
-	char *query;
-	char *target, *auth, *amz_date, *sec_token;
-	char *method;
-	const char *ctype; /* the answer's Content-Type (static) */
-	char *hname[MAX_SIGNED], *hval[MAX_SIGNED];
-	size_t n_hdrs;
-	uint8_t *body;
-	size_t body_len, body_cap;
-	bool too_big;
-	/* answer */
-	int status;
-	char *resp;
-	char request_id[37];
-	bool ready, hdrs_sent;
-	lws_sorted_usec_list_t delay_sul;
+struct head {
+	char method[16];
+	char *target; /* in the copy of the head */
+	const char *path, *query;
+	int minor;    /* HTTP/1.<minor> */
+	struct ist_header h[EMU_MAX_HEADERS];
+	size_t n;
+	char *copy;   /* the head, NUL-terminated pieces */
 };
 
-static void
-req_reset(struct hreq *q)
+const char *
+emu_http_header(const struct ist_header *h, size_t n, const char *name,
+    size_t *count)
 {
-	size_t i;
+	const char *first = NULL;
+	size_t i, k = 0;
 
-	lws_sul_cancel(&q->delay_sul);
-	free(q->path);
-	free(q->query);
-	free(q->target);
-	free(q->auth);
-	free(q->amz_date);
-	free(q->sec_token);
-	free(q->method);
-	for (i = 0; i < q->n_hdrs; i++) {
-		free(q->hname[i]);
-		free(q->hval[i]);
+	for (i = 0; i < n; i++) {
+		if (strcmp(h[i].name, name))
+			continue;
+		if (!first)
+			first = h[i].value;
+		k++;
 	}
-	free(q->body);
-	free(q->resp);
-	memset(q, 0, sizeof(*q));
+	if (count)
+		*count = k;
+	return first;
 }
 
-/* A copy of header h (known token or, failing that, custom), or NULL. */
-static char *
-hdr_dup(struct lws *wsi, const char *lname)
+static const char *
+reason_phrase(int status)
 {
-	char name[128];
-	char *v;
-	int i, n;
-
-	n = snprintf(name, sizeof(name), "%s:", lname);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return NULL;
-	for (i = 0; i < WSI_TOKEN_COUNT; i++) {
-		const unsigned char *tn =
-		    lws_token_to_string((enum lws_token_indexes)i);
-
-		if (tn && !strcmp((const char *)tn, name)) {
-			n = lws_hdr_total_length(wsi,
-			    (enum lws_token_indexes)i);
-			if (n <= 0)
-				return NULL;
-			v = malloc((size_t)n + 1);
-			if (!v)
-				return NULL;
-			if (lws_hdr_copy(wsi, v, n + 1,
-			    (enum lws_token_indexes)i) < 0) {
-				free(v);
-				return NULL;
-			}
-			return v;
-		}
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return status < 500 ? "Client Error" : "Server Error";
 	}
-	n = lws_hdr_custom_length(wsi, name, (int)strlen(name));
-	if (n < 0)
-		return NULL;
-	v = malloc((size_t)n + 1);
-	if (!v)
-		return NULL;
-	if (lws_hdr_custom_copy(wsi, v, n + 1, name, (int)strlen(name)) < 0) {
-		free(v);
-		return NULL;
-	}
-	return v;
 }
 
-/* The SignedHeaders list of an Authorization value, copied, or NULL. */
-static char *
-signed_list(const char *auth)
+/* Whether a comma-separated list (a Connection value) has token tok. */
+static bool
+has_token(const char *list, const char *tok)
 {
-	const char *p = auth ? strstr(auth, "SignedHeaders=") : NULL;
+	size_t tl = strlen(tok);
+
+	while (list && *list) {
+		size_t n;
+
+		while (*list == ' ' || *list == '\t' || *list == ',')
+			list++;
+		n = strcspn(list, ", \t");
+		if (n == tl && !strncasecmp(list, tok, tl))
+			return true;
+		list += n;
+	}
+	return false;
+}
+
+static bool
+is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || (ch && strchr("!#$%&'*+-.^_`|~",
+	    ch));
+}
+
+/*
+ * Parses a head (len bytes ending with CRLFCRLF) into hd. Returns 0, or
+ * the status to refuse it with (400, 431, 505).
+ */
+static int
+parse_head(const uint8_t *buf, size_t len, struct head *hd)
+{
+	char *s, *line, *next, *sp, *colon, *v, *end;
 	size_t n;
 
-	if (!p)
-		return NULL;
-	p += strlen("SignedHeaders=");
-	n = strcspn(p, ", ");
-	return strndup(p, n);
+	memset(hd, 0, sizeof(*hd));
+	hd->copy = malloc(len + 1);
+	if (!hd->copy)
+		return 500;
+	memcpy(hd->copy, buf, len);
+	hd->copy[len] = '\0';
+	if (memchr(hd->copy, '\0', len))
+		return 400;
+	s = hd->copy;
+	/* request line: METHOD SP target SP HTTP/1.x */
+	next = strstr(s, "\r\n");
+	*next = '\0';
+	line = s;
+	s = next + 2;
+	sp = strchr(line, ' ');
+	if (!sp || (size_t)(sp - line) >= sizeof(hd->method) || sp == line)
+		return 400;
+	memcpy(hd->method, line, (size_t)(sp - line));
+	for (n = 0; hd->method[n]; n++)
+		if (!is_tchar((unsigned char)hd->method[n]))
+			return 400;
+	hd->target = sp + 1;
+	sp = strchr(hd->target, ' ');
+	if (!sp || sp == hd->target || hd->target[0] != '/')
+		return 400;
+	*sp = '\0';
+	if (strncmp(sp + 1, "HTTP/1.", 7))
+		return strncmp(sp + 1, "HTTP/", 5) ? 400 : 505;
+	if ((sp[8] != '0' && sp[8] != '1') || sp[9])
+		return 505;
+	hd->minor = sp[8] - '0';
+	for (v = hd->target; *v; v++)
+		if ((unsigned char)*v <= ' ' || *v == 0x7f)
+			return 400;
+	/* headers, until the empty line */
+	while (*s) {
+		next = strstr(s, "\r\n");
+		if (!next)
+			return 400;
+		*next = '\0';
+		line = s;
+		s = next + 2;
+		if (!*line)
+			break;
+		if (hd->n == EMU_MAX_HEADERS)
+			return 431;
+		colon = strchr(line, ':');
+		if (!colon || colon == line)
+			return 400; /* also obs-fold (a line starting with SP) */
+		*colon = '\0';
+		for (v = line; *v; v++) {
+			if (!is_tchar((unsigned char)*v))
+				return 400;
+			if (*v >= 'A' && *v <= 'Z')
+				*v = (char)(*v - 'A' + 'a');
+		}
+		v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		end = v + strlen(v);
+		while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		for (sp = v; *sp; sp++)
+			if (((unsigned char)*sp < ' ' && *sp != '\t') ||
+			    *sp == 0x7f)
+				return 400;
+		hd->h[hd->n].name = line;
+		hd->h[hd->n].value = v;
+		hd->n++;
+	}
+	/* path and query, split in place: target is not needed whole */
+	hd->path = hd->target;
+	v = strchr(hd->target, '?');
+	if (v) {
+		*v = '\0';
+		hd->query = v + 1;
+	} else {
+		hd->query = "";
+	}
+	return 0;
 }
 
-static void
-copy_headers(struct hreq *q, struct lws *wsi)
+void
+emu_http_set_answer(struct emu_conn *c, char *out, size_t len,
+    bool close_after)
 {
-	char *list, *s;
+	free(c->out);
+	c->out = out;
+	c->out_len = len;
+	c->busy = true;
+	if (close_after)
+		c->close_after = true;
+	emu_conn_want_write(c);
+}
 
-	q->target = hdr_dup(wsi, "x-amz-target");
-	q->auth = hdr_dup(wsi, "authorization");
-	q->amz_date = hdr_dup(wsi, "x-amz-date");
-	q->sec_token = hdr_dup(wsi, "x-amz-security-token");
-	list = signed_list(q->auth);
-	for (s = list; s && *s && q->n_hdrs < MAX_SIGNED;) {
-		size_t n = strcspn(s, ";");
-		char *name = strndup(s, n);
-		char *v = name ? hdr_dup(wsi, name) : NULL;
+/* A whole answer (status line, headers, body) as the next write. */
+static int
+set_response(struct emu_conn *c, int status, const char *ctype,
+    const char *body, bool close_after)
+{
+	char rid[37], *out;
+	size_t blen = body ? strlen(body) : 0, cap = blen + 512;
+	int n;
 
-		if (v) {
-			q->hname[q->n_hdrs] = name;
-			q->hval[q->n_hdrs] = v;
-			q->n_hdrs++;
-		} else {
-			free(name);
-		}
-		s += n;
-		if (*s == ';')
-			s++;
+	emu_uuid(rid);
+	out = malloc(cap);
+	if (!out)
+		return -1;
+	n = snprintf(out, cap, "HTTP/1.1 %d %s\r\n"
+	    "Server: " EMU_PROG "\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "x-amzn-RequestId: %s\r\n"
+	    "%s\r\n", status, reason_phrase(status), ctype, blen, rid,
+	    close_after ? "Connection: close\r\n" : "");
+	if (n < 0 || (size_t)n + blen > cap) {
+		free(out);
+		return -1;
 	}
-	free(list);
-	/* Unsigned ones the AWS protocols need (STS, the SSO portal). */
-	{
-		static const char *const extra[] = { "content-type",
-			"x-amz-sso_bearer_token" };
+	if (blen)
+		memcpy(out + n, body, blen);
+	emu_http_set_answer(c, out, (size_t)n + blen, close_after);
+	return 0;
+}
 
-		for (size_t k = 0; k < 2 && q->n_hdrs < MAX_SIGNED; k++) {
-			bool have = false;
-			char *v;
+/* A refusal before the request could be read: answer and close. */
+static int
+refuse(struct emu_conn *c, int status, const char *type, const char *msg)
+{
+	char *body = emu_api_error(type, "%s", msg);
+	int r;
 
-			for (size_t j = 0; j < q->n_hdrs; j++)
-				have |= !strcmp(q->hname[j], extra[k]);
-			if (have || !(v = hdr_dup(wsi, extra[k])))
-				continue;
-			q->hname[q->n_hdrs] = strdup(extra[k]);
-			if (!q->hname[q->n_hdrs]) {
-				free(v);
-				continue;
-			}
-			q->hval[q->n_hdrs++] = v;
-		}
-	}
+	ist_verbose("HTTP request refused: %d %s", status, msg);
+	r = set_response(c, status, "application/x-amz-json-1.1", body ? body :
+	    "{}", true);
+	free(body);
+	return r;
 }
 
 static void
 on_delay(lws_sorted_usec_list_t *sul)
 {
-	struct hreq *q = lws_container_of(sul, struct hreq, delay_sul);
+	struct emu_conn *c = lws_container_of(sul, struct emu_conn, delay_sul);
 
-	q->ready = true;
-	lws_callback_on_writable(q->wsi);
+	c->delayed = false;
+	emu_conn_want_write(c);
 }
 
-/* Computes the answer and arranges for it to be written. */
-static void
-answer(struct hreq *q)
+/* Routes and answers one complete request. */
+static int
+answer(struct emu_conn *c, const struct head *hd, const uint8_t *body,
+    size_t body_len, bool close_after)
 {
-	struct emu *emu = q->emu;
+	struct emu *emu = c->emu;
 	struct emu_faults *f = &emu->faults;
+	const char *ctype = "application/x-amz-json-1.1";
+	char *resp = NULL;
+	int status = 500, r;
+	bool admin = !strncmp(hd->path, "/admin/", 7) &&
+	    !strcmp(hd->method, "POST") && emu->admin &&
+	    emu_is_loopback(c->wsi);
+	const char *target = emu_http_header(hd->h, hd->n, "x-amz-target",
+	    NULL);
 
-	emu_uuid(q->request_id);
-	if (q->admin) {
-		emu_admin_handle(emu, q->path, q->body, q->body_len,
-		    &q->status, &q->resp);
-	} else if (q->too_big) {
-		q->status = 413;
-		q->resp = emu_api_error("SerializationException",
-		    "Request body over %u bytes", EMU_MAX_REQ_BODY);
+	if (admin) {
+		emu_admin_handle(emu, hd->path, body, body_len, &status,
+		    &resp);
 	} else {
-		struct ist_header h[MAX_SIGNED];
-		struct emu_req r;
-		size_t i;
+		struct emu_req q;
 
-		for (i = 0; i < q->n_hdrs; i++) {
-			h[i].name = q->hname[i];
-			h[i].value = q->hval[i];
-		}
-		memset(&r, 0, sizeof(r));
-		r.target = q->target;
-		r.auth = q->auth;
-		r.amz_date = q->amz_date;
-		r.sec_token = q->sec_token;
-		r.headers = h;
-		r.n_headers = q->n_hdrs;
-		r.method = q->method ? q->method : "POST";
-		r.path = q->path;
-		r.query = q->query ? q->query : "";
-		r.body = q->body;
-		r.body_len = q->body_len;
-		q->ctype = "application/x-amz-json-1.1";
-		emu_api_handle(emu, &r, &q->status, &q->resp, &q->ctype);
+		memset(&q, 0, sizeof(q));
+		q.target = target;
+		q.auth = emu_http_header(hd->h, hd->n, "authorization", NULL);
+		q.amz_date = emu_http_header(hd->h, hd->n, "x-amz-date",
+		    NULL);
+		q.sec_token = emu_http_header(hd->h, hd->n,
+		    "x-amz-security-token", NULL);
+		q.headers = hd->h;
+		q.n_headers = hd->n;
+		q.method = hd->method;
+		q.path = hd->path;
+		q.query = hd->query;
+		q.body = body;
+		q.body_len = body_len;
+		emu_api_handle(emu, &q, &status, &resp, &ctype);
 	}
-	if (!q->resp) {
-		q->status = 500;
-		q->resp = strdup("{\"__type\":\"InternalFailure\"}");
+	if (!resp) {
+		status = 500;
+		ctype = "application/x-amz-json-1.1";
+		resp = strdup("{\"__type\":\"InternalFailure\"}");
+		if (!resp)
+			return -1;
 	}
-	if (!q->admin && f->delay_count != 0 &&
-	    emu_fault_applies(f->delay_op, q->target)) {
+	r = set_response(c, status, ctype, resp, close_after);
+	free(resp);
+	if (r != 0)
+		return -1;
+	if (!admin && f->delay_count != 0 &&
+	    emu_fault_applies(f->delay_op, target)) {
 		if (f->delay_count > 0)
 			f->delay_count--;
 		ist_verbose("fault: answering in %d ms", f->delay_ms);
-		lws_sul_schedule(lws_get_context(q->wsi), 0, &q->delay_sul,
+		c->delayed = true;
+		lws_sul_schedule(lws_get_context(c->wsi), 0, &c->delay_sul,
 		    on_delay, (lws_usec_t)f->delay_ms * LWS_US_PER_MS);
-		return;
-	}
-	q->ready = true;
-	lws_callback_on_writable(q->wsi);
-}
-
-static int
-write_answer(struct hreq *q, struct lws *wsi)
-{
-	uint8_t buf[LWS_PRE + 1024];
-	uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-	size_t len = q->resp ? strlen(q->resp) : 0;
-	uint8_t *body;
-	int n;
-
-	if (!q->hdrs_sent) {
-		if (lws_add_http_common_headers(wsi, (unsigned int)q->status,
-		    q->ctype ? q->ctype : "application/x-amz-json-1.1", len,
-		    &p, end) ||
-		    lws_add_http_header_by_name(wsi,
-		    (const unsigned char *)"x-amzn-requestid:",
-		    (const unsigned char *)q->request_id,
-		    (int)strlen(q->request_id), &p, end) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return -1;
-		q->hdrs_sent = true;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	body = malloc(LWS_PRE + len + 1);
-	if (!body)
-		return -1;
-	memcpy(body + LWS_PRE, q->resp, len);
-	n = lws_write(wsi, body + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
-	free(body);
-	if (n < (int)len)
-		return -1;
-	req_reset(q);
-	if (lws_http_transaction_completed(wsi))
-		return -1;
-	return 0;
-}
-
-static int
-on_http(struct hreq *q, struct lws *wsi, const char *uri)
-{
-	struct emu *emu = lws_context_user(lws_get_context(wsi));
-	char args[1024];
-	int n;
-
-	req_reset(q);
-	q->wsi = wsi;
-	q->emu = emu;
-	q->path = strdup(uri ? uri : "/");
-	if (!q->path)
-		return -1;
-	/* The API needs no query string; keep one for the signature. */
-	/* lws keeps each argument as a fragment: join them with '&'. */
-	{
-		size_t ql = 0;
-		int f;
-
-		for (f = 0; f < 32; f++) {
-			n = lws_hdr_copy_fragment(wsi, args + ql,
-			    (int)(sizeof(args) - ql), WSI_TOKEN_HTTP_URI_ARGS, f);
-			if (n <= 0)
-				break;
-			ql += (size_t)n;
-			if (ql + 2 >= sizeof(args))
-				break;
-			args[ql++] = '&';
-		}
-		if (ql > 0)
-			q->query = strndup(args, ql - 1);
-	}
-	q->admin = !strncmp(q->path, "/admin/", 7);
-	if (q->admin && (!emu->admin || !emu_is_loopback(wsi))) {
-		/* Not an admin endpoint then: answer as for any path. */
-		q->admin = false;
-		free(q->path);
-		q->path = strdup("/not-found");
-		if (!q->path)
-			return -1;
-	}
-	if (!lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) {
-		/* GET (the SSO portal) and others: no body to wait for. */
-		q->method = strdup(lws_hdr_total_length(wsi,
-		    WSI_TOKEN_GET_URI) ? "GET" : "OTHER");
-		if (!q->method)
-			return -1;
-		copy_headers(q, wsi);
-		answer(q);
-		q->answered_early = true;
-		return 0;
-	}
-	copy_headers(q, wsi);
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	if (n <= 0) {
-		answer(q);
-		q->answered_early = true;
-	} else {
-		char cl[32];
-
-		if (lws_hdr_copy(wsi, cl, sizeof(cl),
-		    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 && !strcmp(cl, "0")) {
-			answer(q);
-			q->answered_early = true;
-		}
 	}
 	return 0;
 }
 
-static int
-on_body(struct hreq *q, const void *in, size_t len)
+/* Drops the first n bytes of the input buffer. */
+static void
+consume(struct emu_conn *c, size_t n)
 {
-	uint8_t *nb;
-	size_t want;
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+	c->scanned = 0;
+	c->continued = false;
+}
 
-	if (q->too_big || q->answered_early)
+/* The end of the head (just past CRLFCRLF) in c->in, or 0. */
+static size_t
+head_end(struct emu_conn *c)
+{
+	size_t i = c->scanned > 3 ? c->scanned - 3 : 0;
+
+	for (; i + 4 <= c->in_len; i++)
+		if (c->in[i] == '\r' && !memcmp(c->in + i, "\r\n\r\n", 4))
+			return i + 4;
+	c->scanned = c->in_len;
+	return 0;
+}
+
+/*
+ * Handles what c->in holds: at most one request while none is pending.
+ * 0 (done for now) or -1 (close).
+ */
+static int
+process(struct emu_conn *c)
+{
+	struct head hd;
+	const char *cl, *te, *conn, *expect, *upgrade;
+	size_t hlen, n;
+	long clen = 0;
+	bool close_after;
+	int st, r = -1;
+
+	memset(&hd, 0, sizeof(hd));
+	if (c->busy || c->phase != EMU_CONN_HTTP || !c->in_len)
 		return 0;
-	if (q->body_len + len > EMU_MAX_REQ_BODY) {
-		q->too_big = true;
+	hlen = head_end(c);
+	if (!hlen) {
+		if (c->in_len > EMU_MAX_HEAD)
+			return refuse(c, 431, "SerializationException",
+			    "request head over 16384 bytes");
 		return 0;
 	}
-	want = q->body_len + len + 1;
-	if (want > q->body_cap) {
-		size_t cap = q->body_cap ? q->body_cap * 2 : 4096;
+	if (hlen > EMU_MAX_HEAD + 4)
+		return refuse(c, 431, "SerializationException",
+		    "request head over 16384 bytes");
+	st = parse_head(c->in, hlen, &hd);
+	if (st) {
+		r = refuse(c, st, "SerializationException", st == 505 ?
+		    "HTTP/1.1 only" : st == 431 ? "too many header lines" :
+		    "malformed HTTP request");
+		goto out;
+	}
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, 120);
+	upgrade = emu_http_header(hd.h, hd.n, "upgrade", NULL);
+	if (upgrade) {
+		/* The data plane: relay.c answers (101 or a refusal) and
+		 * takes what follows the head as WebSocket bytes. */
+		r = emu_relay_handshake(c, c->in, hlen, hd.h, hd.n);
+		if (r == 0)
+			consume(c, hlen);
+		if (r == 0 && c->phase == EMU_CONN_WS && c->in_len) {
+			n = c->in_len;
+			c->in_len = 0;
+			r = emu_relay_rx(c, c->in, n);
+		}
+		goto out;
+	}
+	conn = emu_http_header(hd.h, hd.n, "connection", NULL);
+	close_after = hd.minor == 0 ? !has_token(conn, "keep-alive") :
+	    has_token(conn, "close");
+	te = emu_http_header(hd.h, hd.n, "transfer-encoding", NULL);
+	if (te) {
+		r = refuse(c, 501, "SerializationException", "Transfer-Encoding "
+		    "is not supported: send Content-Length");
+		goto out;
+	}
+	cl = emu_http_header(hd.h, hd.n, "content-length", &n);
+	if (cl && (n > 1 || ist_num_parse_long(cl, 0, 0x7fffffffL,
+	    &clen) != 0)) {
+		r = refuse(c, 400, "SerializationException", "bad "
+		    "Content-Length");
+		goto out;
+	}
+	if ((unsigned long)clen > EMU_MAX_REQ_BODY) {
+		char msg[64];
 
-		while (cap < want)
+		snprintf(msg, sizeof(msg), "Request body over %u bytes",
+		    EMU_MAX_REQ_BODY);
+		r = refuse(c, 413, "SerializationException", msg);
+		goto out;
+	}
+	if (c->in_len - hlen < (size_t)clen) {
+		/* The body is still coming; say so if the client waits. */
+		expect = emu_http_header(hd.h, hd.n, "expect", NULL);
+		if (expect && !strcasecmp(expect, "100-continue") &&
+		    !c->continued && c->in_len == hlen) {
+			static const char cont[] =
+			    "HTTP/1.1 100 Continue\r\n\r\n";
+			uint8_t tmp[sizeof(cont)];
+
+			c->continued = true;
+			memcpy(tmp, cont, sizeof(cont) - 1);
+			if (emu_conn_write(c, tmp, sizeof(cont) - 1) != 0)
+				goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	r = answer(c, &hd, c->in + hlen, (size_t)clen, close_after);
+	if (r == 0)
+		consume(c, hlen + (size_t)clen);
+out:
+	free(hd.copy);
+	return r;
+}
+
+int
+emu_http_rx(struct emu_conn *c, const uint8_t *in, size_t len)
+{
+	size_t cap_max = EMU_MAX_HEAD + 4 + EMU_MAX_REQ_BODY;
+
+	if (c->close_after)
+		return 0; /* a final answer is on its way */
+	if (c->in_len + len > c->in_cap) {
+		size_t cap = c->in_cap ? c->in_cap : 4096;
+		uint8_t *nb;
+
+		while (cap < c->in_len + len)
 			cap *= 2;
-		nb = realloc(q->body, cap);
+		if (cap > cap_max)
+			cap = cap_max;
+		if (c->in_len + len > cap) {
+			/* Only a client that sends past a request it has not
+			 * had an answer for gets here. */
+			if (c->busy)
+				return -1;
+			return refuse(c, 413, "SerializationException",
+			    "request too large");
+		}
+		nb = realloc(c->in, cap);
 		if (!nb)
 			return -1;
-		q->body = nb;
-		q->body_cap = cap;
+		c->in = nb;
+		c->in_cap = cap;
 	}
-	memcpy(q->body + q->body_len, in, len);
-	q->body_len += len;
-	q->body[q->body_len] = '\0';
-	return 0;
+	memcpy(c->in + c->in_len, in, len);
+	c->in_len += len;
+	return process(c);
 }
 
-static int
-http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
+int
+emu_http_writeable(struct emu_conn *c)
 {
-	struct hreq *q = user;
-	struct emu *emu;
+	char *out = c->out;
 
-	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		return on_http(q, wsi, in);
-	case LWS_CALLBACK_HTTP_BODY:
-		return on_body(q, in, len);
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (!q->answered_early)
-			answer(q);
+	if (!out)
 		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (!q || !q->ready)
-			return 0;
-		return write_answer(q, wsi);
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		emu = lws_context_user(lws_get_context(wsi));
-		return emu_relay_confirm_upgrade(emu, wsi);
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-	case LWS_CALLBACK_CLOSED_HTTP:
-		if (q)
-			req_reset(q);
-		return 0;
-	default:
-		break;
+	if (c->delayed)
+		return 1; /* fault injection: later */
+	c->out = NULL;
+	if (emu_conn_write(c, (uint8_t *)out, c->out_len) != 0) {
+		free(out);
+		return -1;
 	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	free(out);
+	c->busy = false;
+	if (c->close_after) {
+		c->phase = EMU_CONN_DONE;
+	} else if (c->phase == EMU_CONN_HTTP && c->in_len &&
+	    process(c) != 0) {
+		return -1;
+	}
+	emu_conn_want_write(c);
+	return 1;
 }
 
-const struct lws_protocols emu_http_protocol = {
-	.name = "iot-tunnel-emulator-http",
-	.callback = http_cb,
-	.per_session_data_size = sizeof(struct hreq),
-	.rx_buffer_size = 0,
-};
+void
+emu_http_closed(struct emu_conn *c)
+{
+	lws_sul_cancel(&c->delay_sul);
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
+	free(c->out);
+	c->out = NULL;
+}

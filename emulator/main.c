@@ -253,7 +253,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ist_log_sink sink = { EMU_PROG, NULL };
-	struct lws_protocols protocols[5];
+	struct lws_protocols protocols[2];
 	struct lws_context_creation_info info;
 	struct emu emu;
 	struct ist_err err;
@@ -352,9 +352,7 @@ main(int argc, char **argv)
 	    verbose >= 1 ? LLL_ERR | LLL_WARN : LLL_ERR, lws_log_emit);
 
 	memset(protocols, 0, sizeof(protocols));
-	protocols[0] = emu_http_protocol;
-	for (i = 0; i < 3; i++)
-		protocols[i + 1] = emu_ws_protocols[i];
+	protocols[0] = emu_conn_protocol;
 
 	memset(&info, 0, sizeof(info));
 	info.port = (int)port;
@@ -362,8 +360,13 @@ main(int argc, char **argv)
 	info.protocols = protocols;
 	info.user = &emu;
 	info.vhost_name = "default";
-	info.max_http_header_data = 16384;
-	info.pt_serv_buf_size = 32768;
+	/* Every connection is a raw socket of conn.c (TLS still done by
+	 * lws): HTTP and WebSocket are ours. */
+	info.options |= LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = emu_conn_protocol.name;
+	/* The read buffer: big reads for the bulk path. */
+	info.pt_serv_buf_size = 128 * 1024;
 	info.server_string = EMU_PROG;
 	if (!emu.plain) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;

@@ -1,19 +1,22 @@
 /*
  * relay.c: the data plane of the emulator (PROTOCOL.md section 2).
  *
- * Handshake checks run in HTTP_CONFIRM_UPGRADE (http.c passes them here),
- * where a refusal can still be an HTTP answer with a channel-id header.
- * An accepted handshake is handed to the WebSocket callbacks through
- * emu->pending, keyed by wsi: lws binds the protocol and calls ESTABLISHED
- * for that wsi within the same service call.
+ * http.c hands over a request with an Upgrade header; its checks run
+ * here, on the head parsed by libist's wshandshake codec, and a refusal
+ * is an HTTP answer with a channel-id header. An accepted connection
+ * speaks WebSocket through libist's wsframe codec (server role: client
+ * frames must be masked and are unmasked in place, in the read buffer).
  *
- * Every binary message from a client goes through a frame decoder, each
- * tunnel frame is checked against the protocol rules and re-encoded into
- * the other side's queue. Queues live in the tunnel, not in the
- * connection, so messages wait there until the other side connects. A
- * sender is paused (lws_rx_flow_control, deferred: LWS-NOTES BUG B) while
- * the queue it feeds holds EMU_QUEUE_PAUSE messages or more, and resumed
- * below EMU_QUEUE_RESUME.
+ * The bulk path copies each relayed byte once: a tunnel frame that lies
+ * whole in what was read is checked where it is (ist_frame_decoder
+ * decodes it without a copy) and its bytes go as they are into the other
+ * side's queue; only a frame split across reads is gathered first. A
+ * queued message leaves with its frame header written in front of it,
+ * in one write. Queues live in the tunnel, not in the connection, so
+ * messages wait there until the other side connects. A sender is paused
+ * (lws_rx_flow_control, from a timer: LWS-NOTES BUG B) while the queue
+ * it feeds holds EMU_QUEUE_PAUSE messages or more, and resumed below
+ * EMU_QUEUE_RESUME.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,23 +26,14 @@
 #include <sys/socket.h>
 
 #include "emu.h"
+#include "ist/wshandshake.h"
 
-struct emu_conn {
-	struct emu *emu;
-	struct lws *wsi;
-	struct emu_tunnel *t; /* NULL: not, or no longer, in a tunnel */
-	enum emu_side side;
-	int version;	      /* 1, 2 or 3, from the subprotocol */
-	char channel_id[37];
-	struct ist_frame_decoder *dec;
-	size_t msg_len; /* bytes of the WebSocket message so far */
-	bool closing;
-	int close_status;
-	char close_reason[100];
-	bool want_paused, paused;
-	lws_sorted_usec_list_t flow_sul;
-	lws_sorted_usec_list_t kick_sul;
-};
+/* An entry holds checked frames up to EMU_QUEUE_ENTRY_MAX bytes plus one
+ * more frame: 131073 bytes, under the 131076 a client takes. */
+#define ASM_CAP (EMU_QUEUE_ENTRY_MAX + IST_MAX_FRAME)
+
+/* After our close frame, wait this long for the client's. */
+#define CLOSE_WAIT_US (3 * LWS_US_PER_SEC)
 
 static const char *const proto_names[3] = {
 	"aws.iot.securetunneling-3.0",
@@ -85,7 +79,7 @@ new_entry(struct emu_queue *q, size_t len)
 		if (e->cap >= len) {
 			e->next = NULL;
 			e->len = 0;
-			e->text = false;
+			e->kind = EMU_Q_BINARY;
 			return e;
 		}
 		free(e->buf);
@@ -94,8 +88,8 @@ new_entry(struct emu_queue *q, size_t len)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	e->cap = len < IST_MAX_FRAME ? IST_MAX_FRAME : len;
-	e->buf = malloc(LWS_PRE + e->cap);
+	e->cap = len < ASM_CAP ? ASM_CAP : len;
+	e->buf = malloc(EMU_QHEAD + e->cap);
 	if (!e->buf) {
 		free(e);
 		return NULL;
@@ -106,17 +100,17 @@ new_entry(struct emu_queue *q, size_t len)
 /*
  * Appends len bytes as a WebSocket message, or (coalesce) to the last
  * binary message while it stays under EMU_QUEUE_ENTRY_MAX. front: put a
- * new message first (SERVICE_IDS).
+ * new message first (SERVICE_IDS). The one copy of relayed bytes.
  */
 static int
-enqueue(struct emu_queue *q, const uint8_t *data, size_t len, bool text,
-    bool coalesce, bool front)
+enqueue(struct emu_queue *q, const uint8_t *data, size_t len,
+    enum emu_qkind kind, bool coalesce, bool front)
 {
 	struct emu_qent *e = q->tail;
 
-	if (coalesce && !front && e && !e->text &&
+	if (coalesce && !front && e && e->kind == EMU_Q_BINARY &&
 	    e->len + len <= EMU_QUEUE_ENTRY_MAX && e->len + len <= e->cap) {
-		memcpy(e->buf + LWS_PRE + e->len, data, len);
+		memcpy(e->buf + EMU_QHEAD + e->len, data, len);
 		e->len += len;
 		q->bytes += len;
 		return 0;
@@ -124,9 +118,9 @@ enqueue(struct emu_queue *q, const uint8_t *data, size_t len, bool text,
 	e = new_entry(q, len);
 	if (!e)
 		return IST_ERR_NOMEM;
-	memcpy(e->buf + LWS_PRE, data, len);
+	memcpy(e->buf + EMU_QHEAD, data, len);
 	e->len = len;
-	e->text = text;
+	e->kind = kind;
 	if (front) {
 		e->next = q->head;
 		q->head = e;
@@ -144,6 +138,20 @@ enqueue(struct emu_queue *q, const uint8_t *data, size_t len, bool text,
 	return 0;
 }
 
+/* Keeps an unqueued entry as a spare of q, or frees it. */
+static void
+recycle(struct emu_queue *q, struct emu_qent *e)
+{
+	if (q->n_spare < EMU_QUEUE_SPARES) {
+		e->next = q->spare;
+		q->spare = e;
+		q->n_spare++;
+		return;
+	}
+	free(e->buf);
+	free(e);
+}
+
 /* Drops the first message, keeping its buffer as a spare. */
 static void
 dequeue(struct emu_queue *q)
@@ -157,14 +165,7 @@ dequeue(struct emu_queue *q)
 		q->tail = NULL;
 	q->n--;
 	q->bytes -= e->len;
-	if (q->n_spare < EMU_QUEUE_SPARES) {
-		e->next = q->spare;
-		q->spare = e;
-		q->n_spare++;
-		return;
-	}
-	free(e->buf);
-	free(e);
+	recycle(q, e);
 }
 
 /* ---- flow control ---- */
@@ -197,7 +198,7 @@ on_kick(lws_sorted_usec_list_t *sul)
 {
 	struct emu_conn *c = lws_container_of(sul, struct emu_conn, kick_sul);
 
-	lws_callback_on_writable(c->wsi);
+	emu_conn_want_write(c);
 }
 
 void
@@ -207,7 +208,7 @@ emu_relay_kick(struct emu_tunnel *t)
 
 	for (i = 0; i < 2; i++)
 		if (t->side[i].conn && t->side[i].q.n)
-			lws_callback_on_writable(t->side[i].conn->wsi);
+			emu_conn_want_write(t->side[i].conn);
 }
 
 /* Queues m for side s of t and wakes its connection. */
@@ -220,10 +221,11 @@ send_msg(struct emu_tunnel *t, enum emu_side s, const struct ist_msg *m,
 
 	if (n < 0)
 		return n;
-	if (enqueue(&t->side[s].q, buf, (size_t)n, false, !front, front) != 0)
+	if (enqueue(&t->side[s].q, buf, (size_t)n, EMU_Q_BINARY, !front,
+	    front) != 0)
 		return IST_ERR_NOMEM;
 	if (t->side[s].conn)
-		lws_callback_on_writable(t->side[s].conn->wsi);
+		emu_conn_want_write(t->side[s].conn);
 	return 0;
 }
 
@@ -279,8 +281,12 @@ active_slot(struct emu_tunnel *t, const char *service, bool create)
 
 /* ---- closing ---- */
 
+/*
+ * Sends c a close frame with status and why (cut to what a close frame
+ * holds), then waits for the client's; status 0: a close with no code.
+ */
 static void
-close_conn(struct emu_conn *c, int status, const char *why)
+close_conn(struct emu_conn *c, uint16_t status, const char *why)
 {
 	size_t n;
 
@@ -288,19 +294,18 @@ close_conn(struct emu_conn *c, int status, const char *why)
 		return;
 	c->closing = true;
 	c->close_status = status;
-	/* A close reason must fit in a control frame: cut it. */
 	n = strnlen(why, sizeof(c->close_reason) - 1);
 	memcpy(c->close_reason, why, n);
 	c->close_reason[n] = '\0';
-	lws_callback_on_writable(c->wsi);
+	emu_conn_want_write(c);
 }
 
 /* A client broke the protocol: log what and close its connection. */
 static void
-violation(struct emu_conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+violation_code(struct emu_conn *c, uint16_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void
-violation(struct emu_conn *c, const char *fmt, ...)
+violation_code(struct emu_conn *c, uint16_t code, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -309,10 +314,13 @@ violation(struct emu_conn *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ist_info("channel %s (%s of tunnel %s): protocol violation: %s;"
-	    " closing it", c->channel_id, emu_side_name(c->side),
-	    c->t ? c->t->id : "-", msg);
-	close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, msg);
+	    " closing it (%u)", c->channel_id, emu_side_name(c->side),
+	    c->t ? c->t->id : "-", msg, code);
+	close_conn(c, code, msg);
 }
+
+#define violation(c, ...) \
+	violation_code((c), IST_WS_CLOSE_PROTOCOL, __VA_ARGS__)
 
 void
 emu_relay_drop(struct emu_tunnel *t, enum emu_side side, bool abrupt,
@@ -330,12 +338,11 @@ emu_relay_drop(struct emu_tunnel *t, enum emu_side side, bool abrupt,
 		/* No close frame: like a network failure. */
 		if (fd >= 0)
 			shutdown(fd, SHUT_RDWR);
-		c->closing = true;
-		c->close_status = 0;
-		lws_callback_on_writable(c->wsi);
+		c->abrupt = true;
+		emu_conn_want_write(c);
 		return;
 	}
-	close_conn(c, status, why);
+	close_conn(c, (uint16_t)status, why);
 }
 
 void
@@ -348,7 +355,7 @@ emu_relay_detach(struct emu_tunnel *t)
 
 		if (!c)
 			continue;
-		close_conn(c, LWS_CLOSE_STATUS_GOINGAWAY, "tunnel deleted");
+		close_conn(c, IST_WS_CLOSE_GOING_AWAY, "tunnel deleted");
 		c->t = NULL;
 		t->side[i].conn = NULL;
 	}
@@ -356,102 +363,98 @@ emu_relay_detach(struct emu_tunnel *t)
 
 int
 emu_relay_inject(struct emu_tunnel *t, enum emu_side side,
-    const uint8_t *data, size_t len, bool text)
+    const uint8_t *data, size_t len, enum emu_qkind kind)
 {
-	if (enqueue(&t->side[side].q, data, len, text, false, false) != 0)
+	if (enqueue(&t->side[side].q, data, len, kind, false, false) != 0)
 		return IST_ERR_NOMEM;
 	if (t->side[side].conn)
-		lws_callback_on_writable(t->side[side].conn->wsi);
+		emu_conn_want_write(t->side[side].conn);
 	return 0;
 }
 
 /* ---- handshake ---- */
 
+/* Refuses the upgrade with code, a channel-id and a text body, then
+ * closes the connection. 0, or -1 (close at once). */
 static int
-refuse(struct lws *wsi, unsigned int code, const char *channel,
+refuse(struct emu_conn *c, int code, const char *channel,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int
-refuse(struct lws *wsi, unsigned int code, const char *channel,
+refuse(struct emu_conn *c, int code, const char *channel,
     const char *fmt, ...)
 {
-	uint8_t buf[LWS_PRE + 2048];
-	uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-	char msg[512];
-	size_t n;
+	struct ist_wshandshake_header h[3];
+	struct ist_err e;
+	char msg[512], *out;
+	size_t n = 0, len, cap = 2048;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ist_info("channel %s: handshake refused: %u %s", channel, code, msg);
-	n = strlen(msg);
-	if (lws_add_http_header_status(wsi, code, &p, end) ||
-	    lws_add_http_header_by_name(wsi,
-	    (const unsigned char *)"channel-id:",
-	    (const unsigned char *)channel, (int)strlen(channel), &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-	    (const unsigned char *)"text/plain", 10, &p, end) ||
-	    lws_add_http_header_content_length(wsi, n, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
+	ist_info("channel %s: handshake refused: %d %s", channel, code, msg);
+	h[n].name = "channel-id";
+	h[n++].value = channel;
+	h[n].name = "Content-Type";
+	h[n++].value = "text/plain";
+	if (code == 426) {
+		h[n].name = "Sec-WebSocket-Version";
+		h[n++].value = "13";
+	}
+	out = malloc(cap);
+	if (!out)
 		return -1;
-	if ((size_t)(end - p) < n)
+	memset(&e, 0, sizeof(e));
+	if (ist_wshandshake_refuse(code, h, n, msg, strlen(msg), out, cap,
+	    &len, &e) != 0) {
+		ist_error("channel %s: cannot build the refusal: %s", channel,
+		    e.msg);
+		free(out);
 		return -1;
-	memcpy(p, msg, n);
-	p += n;
-	if (lws_write(wsi, start, (size_t)(p - start),
-	    LWS_WRITE_HTTP_HEADERS) != (int)(p - start))
-		return -1;
-	return 1;
+	}
+	emu_http_set_answer(c, out, len, true);
+	return 0;
 }
 
-/* Approximate size of the request: every header lws knows, plus ours. */
-static size_t
-request_size(struct lws *wsi)
-{
-	static const char *const custom[] = { "access-token:",
-		"client-token:" };
-	size_t total = 16; /* "GET  HTTP/1.1\r\n" */
-	int i, n;
-
-	for (i = 0; i < WSI_TOKEN_COUNT; i++) {
-		const unsigned char *name =
-		    lws_token_to_string((enum lws_token_indexes)i);
-
-		n = lws_hdr_total_length(wsi, (enum lws_token_indexes)i);
-		if (n > 0)
-			total += (size_t)n + (name ? strlen((const char *)
-			    name) : 0) + 3;
-	}
-	for (i = 0; i < 2; i++) {
-		n = lws_hdr_custom_length(wsi, custom[i],
-		    (int)strlen(custom[i]));
-		if (n > 0)
-			total += (size_t)n + strlen(custom[i]) + 3;
-	}
-	return total;
-}
-
-/* Does the Sec-WebSocket-Protocol offer let lws pick one of ours? */
+/* Copies the URL-decoded value of query argument name into out. */
 static bool
-offer_ok(const char *offer)
+query_arg(const char *query, const char *name, char *out, size_t outsz)
 {
-	const char *s = offer;
+	size_t nl = strlen(name);
+	const char *s = query;
 
-	while (*s) {
-		size_t n;
-		int i;
+	while (s && *s) {
+		size_t n = strcspn(s, "&");
 
-		while (*s == ' ' || *s == ',')
-			s++;
-		n = strcspn(s, ", ");
-		for (i = 0; i < 3; i++)
-			if (strlen(proto_names[i]) == n &&
-			    !strncmp(s, proto_names[i], n))
-				return true;
-		if (n == strlen(emu_http_protocol.name) &&
-		    !strncmp(s, emu_http_protocol.name, n))
-			return false; /* lws would bind our HTTP handler */
+		if (n > nl && !strncmp(s, name, nl) && s[nl] == '=') {
+			const char *v = s + nl + 1, *end = s + n;
+			size_t k = 0;
+
+			for (; v < end; v++) {
+				char ch = *v;
+
+				if (ch == '%' && end - v >= 3) {
+					char hex[3] = { v[1], v[2], 0 };
+					char *ep;
+					long b = strtol(hex, &ep, 16);
+
+					if (*ep)
+						return false;
+					ch = (char)b;
+					v += 2;
+				} else if (ch == '+') {
+					ch = ' ';
+				}
+				if (k + 1 >= outsz || !ch)
+					return false;
+				out[k++] = ch;
+			}
+			out[k] = '\0';
+			return true;
+		}
 		s += n;
+		if (*s == '&')
+			s++;
 	}
 	return false;
 }
@@ -522,11 +525,10 @@ client_token_vs_last(const struct emu_tside *s, const char *ctok)
  * refuses for a reason we do not model (4xx). 1 if it did (r set).
  */
 static int
-inject_handshake_fault(struct emu *emu, struct lws *wsi,
-    struct emu_tunnel *t, enum emu_side side, const char *ctok,
-    const char *channel, int *r)
+inject_handshake_fault(struct emu_conn *c, struct emu_tunnel *t,
+    enum emu_side side, const char *ctok, const char *channel, int *r)
 {
-	struct emu_faults *f = &emu->faults;
+	struct emu_faults *f = &c->emu->faults;
 	struct emu_tside *s = &t->side[side];
 
 	if (!f->hs_fail_count ||
@@ -540,135 +542,202 @@ inject_handshake_fault(struct emu *emu, struct lws *wsi,
 	s->hs_refused++;
 	snprintf(s->hs_client_token, sizeof(s->hs_client_token), "%s",
 	    ctok ? ctok : "");
-	*r = refuse(wsi, (unsigned)f->hs_fail_status, channel,
+	*r = refuse(c, f->hs_fail_status, channel,
 	    "injected failure (fault injection)");
 	return 1;
 }
 
-int
-emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
+/* The first subprotocol of the client's offer that we speak (what lws
+ * chose before, and what the service does), as an index of proto_names,
+ * or -1. */
+static int
+choose_protocol(const struct ist_wshandshake_request *q)
 {
-	char channel[37], uri[256], mode[32], offer[512];
-	char *tok = NULL, *cookies = NULL, *ctok = NULL;
-	const char *mv;
+	const char *p;
+	size_t i;
+	int k;
+
+	for (i = 0; (p = ist_wshandshake_request_protocol(q, i)); i++)
+		for (k = 0; k < 3; k++)
+			if (!strcmp(p, proto_names[k]))
+				return k;
+	return -1;
+}
+
+/* The connection joins side of t: 101 with the chosen subprotocol. */
+static int
+accept_conn(struct emu_conn *c, const struct ist_wshandshake_request *q,
+    struct emu_tunnel *t, enum emu_side side, int proto,
+    const char *channel, const char *ctok)
+{
+	struct ist_wsframe_decoder_options o;
+	struct ist_wshandshake_header h[1];
+	struct emu_tside *s = &t->side[side];
+	struct ist_err e;
+	char *out;
+	size_t len, cap = 1024;
+
+	memset(&o, 0, sizeof(o));
+	o.role = IST_WSFRAME_SERVER;
+	o.max_frame = IST_MAX_WS_MESSAGE;
+	o.max_message = IST_MAX_WS_MESSAGE;
+	if (ist_wsframe_decoder_new(&c->wsd, &o) != 0 ||
+	    ist_frame_decoder_new(&c->dec) != 0)
+		return -1;
+	h[0].name = "channel-id";
+	h[0].value = channel;
+	out = malloc(cap);
+	if (!out)
+		return -1;
+	memset(&e, 0, sizeof(e));
+	if (ist_wshandshake_accept(ist_wshandshake_request_key(q),
+	    proto_names[proto], h, 1, out, cap, &len, &e) != 0) {
+		ist_error("channel %s: cannot build the 101: %s", channel,
+		    e.msg);
+		free(out);
+		return -1;
+	}
+	emu_http_set_answer(c, out, len, false);
+	c->phase = EMU_CONN_WS;
+	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	memcpy(c->channel_id, channel, sizeof(c->channel_id));
+	if (ctok)
+		snprintf(s->client_token, sizeof(s->client_token), "%s", ctok);
+	s->spent = true;
+	c->t = t;
+	c->side = side;
+	c->version = 3 - proto;
+	s->conn = c;
+	s->state_at = emu_now();
+	emu_tunnel_touch(t);
+	ist_info("channel %s: %s connected to tunnel %s (%s)", c->channel_id,
+	    emu_side_name(side), t->id, proto_names[proto]);
+	if (c->version >= 2)
+		send_service_ids(t, side);
+	return 0;
+}
+
+int
+emu_relay_handshake(struct emu_conn *c, const uint8_t *head,
+    size_t head_len, const struct ist_header *h, size_t n_headers)
+{
+	struct emu *emu = c->emu;
+	struct ist_wshandshake_request *q = NULL;
+	struct ist_err e;
+	char channel[37], mode[32], *tok = NULL, *ck = NULL;
+	const char *path, *query, *v, *ctok = NULL;
 	struct emu_tunnel *t;
 	enum emu_side side = EMU_SOURCE, want;
-	int n, count = 0, r;
+	size_t used, i, count = 0, n;
+	int hr, proto, r = -1;
 
 	emu_uuid(channel);
-	memset(&emu->pending, 0, sizeof(emu->pending));
-	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
-	    strcmp(uri, "/tunnel")) {
-		r = refuse(wsi, 400, channel, "unknown path: the data plane "
+	memset(&e, 0, sizeof(e));
+	if (ist_wshandshake_request_new(&q, EMU_MAX_HEAD + 4, NULL) != 0)
+		goto out;
+	hr = ist_wshandshake_request_feed(q, head, head_len, &used, &e);
+	path = ist_wshandshake_request_path(q);
+	if (!path || strcmp(path, "/tunnel")) {
+		r = refuse(c, 400, channel, "unknown path: the data plane "
 		    "is /tunnel");
 		goto out;
 	}
-	if (request_size(wsi) > EMU_MAX_HANDSHAKE) {
-		r = refuse(wsi, 400, channel, "handshake request over %u "
+	if (head_len > EMU_MAX_HANDSHAKE) {
+		r = refuse(c, 400, channel, "handshake request over %u "
 		    "bytes", EMU_MAX_HANDSHAKE);
 		goto out;
 	}
-	if (lws_hdr_copy(wsi, offer, sizeof(offer), WSI_TOKEN_PROTOCOL) <= 0 ||
-	    !offer_ok(offer)) {
-		r = refuse(wsi, 400, channel, "Sec-WebSocket-Protocol must "
+	if (hr != 1) {
+		int st = ist_wshandshake_request_fail_status(q);
+
+		r = refuse(c, st ? st : 400, channel, "%s", hr < 0 ? e.msg :
+		    "incomplete upgrade request");
+		goto out;
+	}
+	proto = choose_protocol(q);
+	if (proto < 0) {
+		r = refuse(c, 400, channel, "Sec-WebSocket-Protocol must "
 		    "offer aws.iot.securetunneling-3.0, -2.0 or -1.0");
 		goto out;
 	}
-	/* 4.1.6 copies "name=value" into mode and points past the name. */
-	mv = lws_get_urlarg_by_name(wsi, "local-proxy-mode=", mode,
-	    sizeof(mode));
-	if (!mv) {
-		r = refuse(wsi, 400, channel, "missing local-proxy-mode");
+	query = ist_wshandshake_request_query(q);
+	if (!query || !query_arg(query, "local-proxy-mode", mode,
+	    sizeof(mode))) {
+		r = refuse(c, 400, channel, "missing local-proxy-mode");
 		goto out;
 	}
-	if (!strcmp(mv, "source")) {
+	if (!strcmp(mode, "source")) {
 		want = EMU_SOURCE;
-	} else if (!strcmp(mv, "destination")) {
+	} else if (!strcmp(mode, "destination")) {
 		want = EMU_DEST;
 	} else {
-		r = refuse(wsi, 400, channel, "local-proxy-mode must be "
+		r = refuse(c, 400, channel, "local-proxy-mode must be "
 		    "source or destination");
 		goto out;
 	}
 
 	/* Exactly one access token: header or cookie. */
-	n = lws_hdr_custom_length(wsi, "access-token:", 13);
-	if (n > 0) {
-		if (!(tok = malloc((size_t)n + 1)) ||
-		    lws_hdr_custom_copy(wsi, tok, n + 1, "access-token:",
-		    13) < 0) {
-			r = -1;
+	v = emu_http_header(h, n_headers, "access-token", &count);
+	if (v && count == 1 && strchr(v, ','))
+		count = 2; /* two tokens folded into one header */
+	if (v && !(tok = strdup(v)))
+		goto out;
+	for (i = 0; i < n_headers; i++) {
+		if (strcmp(h[i].name, "cookie"))
+			continue;
+		n = strlen(h[i].value) + 1;
+		free(ck);
+		if (!(ck = malloc(n)))
 			goto out;
-		}
-		count = strchr(tok, ',') ? 2 : 1;
-	}
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
-	if (n > 0) {
-		char *ck = malloc((size_t)n + 1);
-
-		cookies = malloc((size_t)n + 1);
-		if (!ck || !cookies || lws_hdr_copy(wsi, cookies, n + 1,
-		    WSI_TOKEN_HTTP_COOKIE) < 0) {
-			free(ck);
-			r = -1;
-			goto out;
-		}
-		n = cookie_tokens(cookies, ck, (size_t)n + 1);
+		n = (size_t)cookie_tokens(h[i].value, ck, n);
 		count += n;
-		if (n && !tok)
+		if (n && !tok) {
 			tok = ck;
-		else
-			free(ck);
+			ck = NULL;
+		}
 	}
 	if (count != 1 || !tok || !*tok) {
-		r = refuse(wsi, 400, channel, count ? "more than one access "
+		r = refuse(c, 400, channel, count ? "more than one access "
 		    "token" : "missing access token (access-token header or "
 		    "awsiot-tunnel-token cookie)");
 		goto out;
 	}
 
-	n = lws_hdr_custom_length(wsi, "client-token:", 13);
-	if (n >= 0) {
-		if (!(ctok = malloc((size_t)n + 1)) ||
-		    lws_hdr_custom_copy(wsi, ctok, n + 1, "client-token:",
-		    13) < 0) {
-			r = -1;
-			goto out;
-		}
-		if (!client_token_ok(ctok)) {
-			r = refuse(wsi, 400, channel, "client-token must "
-			    "match ^[a-zA-Z0-9-]{32,128}$");
-			goto out;
-		}
+	ctok = emu_http_header(h, n_headers, "client-token", &n);
+	if (ctok && (n != 1 || !client_token_ok(ctok))) {
+		r = refuse(c, 400, channel, n != 1 ? "more than one "
+		    "client-token" : "client-token must match "
+		    "^[a-zA-Z0-9-]{32,128}$");
+		goto out;
 	}
 
 	t = emu_tunnel_by_token(emu, tok, &side);
 	if (!t || !t->open) {
-		r = refuse(wsi, 401, channel, "invalid access token");
+		r = refuse(c, 401, channel, "invalid access token");
 		goto out;
 	}
 	if (side != want) {
-		r = refuse(wsi, 400, channel, "local-proxy-mode %s does not "
-		    "match the access token's mode", mv);
+		r = refuse(c, 400, channel, "local-proxy-mode %s does not "
+		    "match the access token's mode", mode);
 		goto out;
 	}
 	if (t->side[side].conn) {
-		r = refuse(wsi, 409, channel, "a %s is already connected with"
+		r = refuse(c, 409, channel, "a %s is already connected with"
 		    " this access token", emu_side_name(side));
 		goto out;
 	}
 	if (t->side[side].client_token[0]) {
 		if (!ctok || strcmp(ctok, t->side[side].client_token)) {
-			r = refuse(wsi, 401, channel, "access token already "
+			r = refuse(c, 401, channel, "access token already "
 			    "used with another client token");
 			goto out;
 		}
 	} else if (t->side[side].spent) {
-		r = refuse(wsi, 401, channel, "access token already used");
+		r = refuse(c, 401, channel, "access token already used");
 		goto out;
 	}
 
-	if (inject_handshake_fault(emu, wsi, t, side, ctok, channel, &r))
+	if (inject_handshake_fault(c, t, side, ctok, channel, &r))
 		goto out;
 	if (t->side[side].hs_refused) {
 		ist_info("fault: tunnel %s: %s handshake accepted after %d "
@@ -679,65 +748,15 @@ emu_relay_confirm_upgrade(struct emu *emu, struct lws *wsi)
 		memset(t->side[side].hs_client_token, 0,
 		    sizeof(t->side[side].hs_client_token));
 	}
-
-	emu->pending.wsi = wsi;
-	emu->pending.t = t;
-	emu->pending.side = side;
-	memcpy(emu->pending.channel_id, channel, sizeof(channel));
-	if (ctok)
-		snprintf(emu->pending.client_token,
-		    sizeof(emu->pending.client_token), "%s", ctok);
-	r = 0;
+	r = accept_conn(c, q, t, side, proto, channel, ctok);
 out:
 	if (tok) {
 		memset(tok, 0, strlen(tok));
 		free(tok);
 	}
-	free(cookies);
-	free(ctok);
+	free(ck);
+	ist_wshandshake_request_free(q);
 	return r;
-}
-
-/* ---- WebSocket callbacks ---- */
-
-static int
-on_established(struct emu_conn *c, struct lws *wsi)
-{
-	struct emu *emu = lws_context_user(lws_get_context(wsi));
-	struct emu_tunnel *t = emu->pending.t;
-	struct emu_tside *s;
-	const char *name = lws_get_protocol(wsi)->name;
-	enum emu_side side = emu->pending.side;
-
-	c->emu = emu;
-	c->wsi = wsi;
-	if (emu->pending.wsi != wsi || !t) {
-		ist_error("WebSocket established without a checked "
-		    "handshake; closing it");
-		return -1;
-	}
-	memcpy(c->channel_id, emu->pending.channel_id, sizeof(c->channel_id));
-	s = &t->side[side];
-	if (emu->pending.client_token[0])
-		memcpy(s->client_token, emu->pending.client_token,
-		    sizeof(s->client_token));
-	s->spent = true;
-	memset(&emu->pending, 0, sizeof(emu->pending));
-	if (ist_frame_decoder_new(&c->dec) != 0)
-		return -1;
-	c->t = t;
-	c->side = side;
-	c->version = name[strlen(name) - 3] - '0';
-	s->conn = c;
-	s->state_at = emu_now();
-	emu_tunnel_touch(t);
-	ist_info("channel %s: %s connected to tunnel %s (%s)", c->channel_id,
-	    emu_side_name(side), t->id, name);
-	if (c->version >= 2)
-		send_service_ids(t, side);
-	if (s->q.n)
-		lws_callback_on_writable(wsi);
-	return 0;
 }
 
 /*
@@ -777,14 +796,20 @@ leave_tunnel(struct emu_conn *c)
 	}
 }
 
-static void
-on_closed(struct emu_conn *c)
+void
+emu_relay_closed(struct emu_conn *c)
 {
 	lws_sul_cancel(&c->flow_sul);
 	lws_sul_cancel(&c->kick_sul);
+	lws_sul_cancel(&c->close_sul);
+	leave_tunnel(c);
+	ist_wsframe_decoder_free(c->wsd);
+	c->wsd = NULL;
 	ist_frame_decoder_free(c->dec);
 	c->dec = NULL;
-	leave_tunnel(c);
+	free_entries(c->asm_e);
+	c->asm_e = NULL;
+	c->fr_have = 0;
 }
 
 void
@@ -798,7 +823,7 @@ emu_relay_retire(struct emu_tunnel *t, enum emu_side side, int status,
 	ist_verbose("channel %s: closing the %s (%s)", c->channel_id,
 	    emu_side_name(side), why);
 	leave_tunnel(c);
-	close_conn(c, status, why);
+	close_conn(c, (uint16_t)status, why);
 }
 
 static bool
@@ -812,9 +837,10 @@ service_known(const struct emu_tunnel *t, const char *svc)
 	return false;
 }
 
-/* Checks one message from a client and relays it. */
-static void
-on_msg(struct emu_conn *c, struct ist_msg *m)
+/* Checks one message from a client: true if it is to be relayed (its
+ * bytes as the client encoded them). */
+static bool
+on_msg(struct emu_conn *c, const struct ist_msg *m)
 {
 	struct emu_tunnel *t = c->t;
 	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
@@ -828,35 +854,35 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 	if (m->has_unknown_fields) {
 		violation(c, "%s message with unknown fields",
 		    ist_msg_type_name(m->type));
-		return;
+		return false;
 	}
 	/* Fields the connection's subprotocol does not have are unknown. */
 	if (c->version < 2 && (m->service_id || m->n_available)) {
 		violation(c, "serviceId in subprotocol 1.0 (a 2.0 field)");
-		return;
+		return false;
 	}
 	if (c->version < 3 && m->connection_id) {
 		violation(c, "connectionId in subprotocol %d.0 (a 3.0 field)",
 		    c->version);
-		return;
+		return false;
 	}
 	if (m->payload_len > IST_MAX_PAYLOAD) {
 		violation(c, "payload of %zu bytes (limit %u)", m->payload_len,
 		    IST_MAX_PAYLOAD);
-		return;
+		return false;
 	}
 	switch (m->type) {
 	case IST_MSG_SESSION_RESET:
 	case IST_MSG_SERVICE_IDS:
 		violation(c, "clients never send %s",
 		    ist_msg_type_name(m->type));
-		return;
+		return false;
 	case IST_MSG_STREAM_START:
 	case IST_MSG_CONNECTION_START:
 		if (c->side == EMU_DEST) {
 			violation(c, "a destination never sends %s",
 			    ist_msg_type_name(m->type));
-			return;
+			return false;
 		}
 		break;
 	case IST_MSG_DATA:
@@ -867,16 +893,16 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 		if (m->ignorable) {
 			ist_debug("channel %s: ignorable message of unknown "
 			    "type %d dropped", c->channel_id, m->type);
-			return;
+			return false;
 		}
 		violation(c, "unknown message type %d, not ignorable",
 		    m->type);
-		return;
+		return false;
 	}
 	if (m->stream_id <= 0) {
 		violation(c, "%s with stream id %d",
 		    ist_msg_type_name(m->type), (int)m->stream_id);
-		return;
+		return false;
 	}
 	if (m->type == IST_MSG_STREAM_START) {
 		if (*svc && !service_known(t, svc)) {
@@ -884,7 +910,7 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 			    "not one of the tunnel's: STREAM_RESET",
 			    c->channel_id, svc);
 			send_stream_reset(t, c->side, m->stream_id, svc);
-			return;
+			return false;
 		}
 		if (!t->side[EMU_DEST].conn) {
 			/* Undocumented; what the real service does too. */
@@ -892,7 +918,7 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 			    "destination connected: STREAM_RESET",
 			    c->channel_id, (int)m->stream_id);
 			send_stream_reset(t, c->side, m->stream_id, svc);
-			return;
+			return false;
 		}
 		a = active_slot(t, svc, true);
 		if (a)
@@ -902,52 +928,207 @@ on_msg(struct emu_conn *c, struct ist_msg *m)
 		if (a && a->stream_id == m->stream_id)
 			a->stream_id = 0;
 	}
-	m->has_unknown_fields = false;
-	if (send_msg(t, other, m, false) != 0) {
-		violation(c, "cannot relay (out of memory)");
-		return;
+	(void)other;
+	return true;
+}
+
+/* One whole tunnel frame (length prefix included) from the client:
+ * true if it is to be relayed. */
+static bool
+on_frame(struct emu_conn *c, const uint8_t *frame, size_t flen)
+{
+	struct ist_msg m;
+	struct ist_err e;
+	size_t used = 0;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	r = ist_frame_decoder_feed(c->dec, frame, flen, &used, &m, &e);
+	if (r < 0) {
+		violation(c, "%s", e.msg);
+		return false;
 	}
-	if (t->side[other].q.n >= EMU_QUEUE_PAUSE) {
+	if (r != 1 || used != flen) {
+		violation(c, "tunnel frame not decoded whole");
+		return false;
+	}
+	return on_msg(c, &m);
+}
+
+/*
+ * Queues the checked frames gathered in c->asm_e for the other side (as
+ * one WebSocket message, or appended to the last queued one when both
+ * are small), keeping the start of a next frame, if any, for more.
+ */
+static void
+flush_frames(struct emu_conn *c)
+{
+	struct emu_tunnel *t = c->t;
+	struct emu_qent *e = c->asm_e, *ne = NULL, *tail;
+	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
+	struct emu_queue *q;
+
+	if (!t || !e || !e->len)
+		return;
+	q = &t->side[other].q;
+	if (c->fr_have) {
+		/* Only after small frames (big ones are flushed as soon as
+		 * they are whole): at most one read's worth to copy. */
+		ne = new_entry(q, ASM_CAP);
+		if (!ne) {
+			violation_code(c, IST_WS_CLOSE_INTERNAL, "out of "
+			    "memory");
+			return;
+		}
+		memcpy(ne->buf + EMU_QHEAD, e->buf + EMU_QHEAD + e->len,
+		    c->fr_have);
+	}
+	c->asm_e = ne;
+	tail = q->tail;
+	if (tail && tail->kind == EMU_Q_BINARY &&
+	    tail->len + e->len <= EMU_QUEUE_ENTRY_MAX &&
+	    tail->len + e->len <= tail->cap) {
+		memcpy(tail->buf + EMU_QHEAD + tail->len, e->buf + EMU_QHEAD,
+		    e->len);
+		tail->len += e->len;
+		q->bytes += e->len;
+		e->len = 0;
+		recycle(q, e);
+	} else {
+		e->next = NULL;
+		e->kind = EMU_Q_BINARY;
+		if (q->tail)
+			q->tail->next = e;
+		else
+			q->head = e;
+		q->tail = e;
+		q->n++;
+		q->bytes += e->len;
+	}
+	if (t->side[other].conn)
+		emu_conn_want_write(t->side[other].conn);
+	if (q->n >= EMU_QUEUE_PAUSE) {
 		t->side[other].sender_paused = true;
 		set_paused(c, true);
 	}
 }
 
-static int
-on_receive(struct emu_conn *c, const uint8_t *in, size_t len)
+/*
+ * Payload bytes of the client's binary messages: a stream of tunnel
+ * frames, split across WebSocket frames, messages and reads anyhow.
+ * Each byte is copied once, into c->asm_e, an entry for the other side's
+ * queue: checked frames first, then the next frame as far as it came.
+ */
+static void
+tunnel_bytes(struct emu_conn *c, const uint8_t *p, size_t n)
 {
-	struct ist_msg m;
+	enum emu_side other = c->side == EMU_SOURCE ? EMU_DEST : EMU_SOURCE;
+	struct emu_qent *e;
+	uint8_t *f;
+	size_t flen, take;
+
+	while (n && c->t && !c->closing) {
+		if (!c->asm_e) {
+			c->asm_e = new_entry(&c->t->side[other].q, ASM_CAP);
+			if (!c->asm_e) {
+				violation_code(c, IST_WS_CLOSE_INTERNAL,
+				    "out of memory");
+				return;
+			}
+		}
+		e = c->asm_e;
+		f = e->buf + EMU_QHEAD + e->len;
+		flen = 2;
+		if (c->fr_have >= 2)
+			flen += (size_t)f[0] << 8 | f[1];
+		take = flen - c->fr_have;
+		if (take > n)
+			take = n;
+		memcpy(f + c->fr_have, p, take);
+		c->fr_have += take;
+		p += take;
+		n -= take;
+		if (c->fr_have < flen || flen == 2)
+			continue; /* more of it to come (or just its length) */
+		c->fr_have = 0;
+		if (on_frame(c, f, flen))
+			e->len += flen;
+		if (e->len >= EMU_QUEUE_ENTRY_MAX)
+			flush_frames(c);
+	}
+}
+
+/* The client's close frame: answer it (its code, never its reason: it
+ * is the client's text) unless ours went first, then close. */
+static void
+on_peer_close(struct emu_conn *c, const struct ist_wsframe_event *ev)
+{
+	ist_verbose("channel %s: the %s closed its WebSocket (%u)",
+	    c->channel_id, emu_side_name(c->side), ev->close_code);
+	leave_tunnel(c);
+	if (c->close_sent) {
+		c->phase = EMU_CONN_DONE;
+		emu_conn_want_write(c);
+		return;
+	}
+	close_conn(c, ev->close_code == IST_WS_CLOSE_NO_STATUS ? 0 :
+	    ev->close_code, "");
+}
+
+int
+emu_relay_rx(struct emu_conn *c, uint8_t *in, size_t len)
+{
+	struct ist_wsframe_event ev;
 	struct ist_err e;
-	size_t off = 0, used;
+	size_t used;
 	int r;
 
-	if (!c->t || c->closing)
-		return 0;
-	if (!lws_frame_is_binary(c->wsi)) {
-		violation(c, "text WebSocket message (the protocol is "
-		    "binary only)");
-		return 0;
-	}
-	if (lws_is_first_fragment(c->wsi))
-		c->msg_len = 0;
-	c->msg_len += len;
-	if (c->msg_len > IST_MAX_WS_MESSAGE) {
-		violation(c, "WebSocket message over %u bytes",
-		    IST_MAX_WS_MESSAGE);
-		return 0;
-	}
 	memset(&e, 0, sizeof(e));
-	while (off < len && c->t && !c->closing) {
-		r = ist_frame_decoder_feed(c->dec, in + off, len - off, &used,
-		    &m, &e);
-		off += used;
+	while (len) {
+		if (ist_wsframe_decoder_fail(c->wsd) != IST_WSFRAME_FAIL_NONE ||
+		    ist_wsframe_decoder_closed(c->wsd))
+			return 0; /* the rest is ignored: we are closing */
+		r = ist_wsframe_decoder_feed(c->wsd, in, len, &used, &ev, &e);
+		in += used;
+		len -= used;
 		if (r < 0) {
-			violation(c, "%s", e.msg);
+			if (c->closing)
+				return -1;
+			violation_code(c, ist_wsframe_decoder_close_code(
+			    c->wsd), "%s", e.msg);
 			return 0;
 		}
-		if (r == 1)
-			on_msg(c, &m);
+		if (r == 0)
+			break;
+		switch (ev.type) {
+		case IST_WSFRAME_EV_DATA:
+			if (!c->t || c->closing)
+				break;
+			if (ev.opcode != IST_WS_OP_BINARY) {
+				violation(c, "text WebSocket message (the "
+				    "protocol is binary only)");
+				break;
+			}
+			tunnel_bytes(c, ev.data, ev.len);
+			break;
+		case IST_WSFRAME_EV_PING:
+			if (c->closing)
+				break;
+			memcpy(c->pong, ev.data, ev.len);
+			c->pong_len = ev.len;
+			c->pong_due = true;
+			emu_conn_want_write(c);
+			break;
+		case IST_WSFRAME_EV_PONG:
+			break;
+		case IST_WSFRAME_EV_CLOSE:
+			on_peer_close(c, &ev);
+			return 0;
+		}
 	}
+	/* What this read completed goes now: an interactive session's
+	 * small frames must not wait for more. */
+	flush_frames(c);
 	return 0;
 }
 
@@ -961,8 +1142,8 @@ bw_allows(struct emu_tunnel *t, size_t len, int64_t *wait_us)
 	if (!t->bw_bps)
 		return true;
 	/* A burst of one message's worth: messages are never split. */
-	cap = (double)(t->bw_bps > EMU_QUEUE_ENTRY_MAX ? t->bw_bps :
-	    EMU_QUEUE_ENTRY_MAX);
+	cap = (double)(t->bw_bps > IST_MAX_WS_MESSAGE ? t->bw_bps :
+	    IST_MAX_WS_MESSAGE);
 	t->bw_budget += (double)(now - t->bw_at) * (double)t->bw_bps / 1e6;
 	if (t->bw_budget > cap)
 		t->bw_budget = cap;
@@ -976,23 +1157,73 @@ bw_allows(struct emu_tunnel *t, size_t len, int64_t *wait_us)
 	return false;
 }
 
+static void
+on_close_wait(lws_sorted_usec_list_t *sul)
+{
+	struct emu_conn *c = lws_container_of(sul, struct emu_conn, close_sul);
+
+	/* The client never answered our close: give up on it. */
+	c->phase = EMU_CONN_DONE;
+	emu_conn_want_write(c);
+}
+
 static int
-on_writeable(struct emu_conn *c)
+write_close(struct emu_conn *c)
+{
+	uint8_t buf[IST_WSFRAME_MAX_CONTROL_FRAME];
+	size_t rl = strlen(c->close_reason);
+	int n;
+
+	n = ist_wsframe_close(buf, sizeof(buf), c->close_status,
+	    c->close_reason, rl, NULL);
+	if (n < 0) /* a reason cut inside a character: code alone */
+		n = ist_wsframe_close(buf, sizeof(buf), c->close_status, NULL,
+		    0, NULL);
+	if (n < 0)
+		n = ist_wsframe_close(buf, sizeof(buf), 0, NULL, 0, NULL);
+	if (n < 0 || emu_conn_write(c, buf, (size_t)n) != 0)
+		return -1;
+	c->close_sent = true;
+	if (ist_wsframe_decoder_closed(c->wsd) ||
+	    ist_wsframe_decoder_fail(c->wsd) != IST_WSFRAME_FAIL_NONE) {
+		/* Nothing more will come that matters. */
+		c->phase = EMU_CONN_DONE;
+		emu_conn_want_write(c);
+		return 0;
+	}
+	lws_sul_schedule(lws_get_context(c->wsi), 0, &c->close_sul,
+	    on_close_wait, CLOSE_WAIT_US);
+	return 0;
+}
+
+int
+emu_relay_writeable(struct emu_conn *c)
 {
 	struct emu_tunnel *t = c->t;
 	struct emu_tside *s;
 	struct emu_qent *e;
 	enum emu_side other;
 	int64_t wait_us = 0, now;
-	int n;
+	uint8_t *p;
+	size_t hl;
 
-	if (c->closing) {
-		if (c->close_status)
-			lws_close_reason(c->wsi,
-			    (enum lws_close_status)c->close_status,
-			    (unsigned char *)c->close_reason,
-			    strlen(c->close_reason));
+	if (c->abrupt)
 		return -1;
+	if (c->pong_due && !c->close_sent) {
+		uint8_t buf[IST_WSFRAME_MAX_CONTROL_FRAME];
+		int n = ist_wsframe_control(buf, sizeof(buf), IST_WS_OP_PONG,
+		    c->pong, c->pong_len, NULL);
+
+		c->pong_due = false;
+		if (n < 0 || emu_conn_write(c, buf, (size_t)n) != 0)
+			return -1;
+		emu_conn_want_write(c);
+		return 0;
+	}
+	if (c->closing) {
+		if (!c->close_sent)
+			return write_close(c);
+		return 0;
 	}
 	if (!t)
 		return 0;
@@ -1011,9 +1242,16 @@ on_writeable(struct emu_conn *c)
 		    on_kick, wait_us);
 		return 0;
 	}
-	n = lws_write(c->wsi, e->buf + LWS_PRE, e->len, e->text ?
-	    LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-	if (n < (int)e->len) {
+	p = e->buf + EMU_QHEAD;
+	hl = 0;
+	if (e->kind != EMU_Q_RAW) {
+		hl = ist_wsframe_header_size(e->len, false);
+		if (ist_wsframe_header(p - hl, hl, true, e->kind ==
+		    EMU_Q_TEXT ? IST_WS_OP_TEXT : IST_WS_OP_BINARY, e->len,
+		    NULL) != (int)hl)
+			return -1;
+	}
+	if (emu_conn_write(c, p - hl, hl + e->len) != 0) {
 		ist_info("channel %s: write failed; closing", c->channel_id);
 		return -1;
 	}
@@ -1025,62 +1263,6 @@ on_writeable(struct emu_conn *c)
 			set_paused(t->side[other].conn, false);
 	}
 	if (s->q.n)
-		lws_callback_on_writable(c->wsi);
+		emu_conn_want_write(c);
 	return 0;
 }
-
-static int
-add_channel_header(struct lws *wsi, struct lws_process_html_args *args)
-{
-	struct emu *emu = lws_context_user(lws_get_context(wsi));
-	unsigned char *p = (unsigned char *)args->p;
-	unsigned char *end = p + args->max_len;
-
-	if (emu->pending.wsi != wsi)
-		return 0;
-	if (lws_add_http_header_by_name(wsi,
-	    (const unsigned char *)"channel-id:",
-	    (const unsigned char *)emu->pending.channel_id,
-	    (int)strlen(emu->pending.channel_id), &p, end))
-		return -1;
-	args->max_len -= (int)(p - (unsigned char *)args->p);
-	args->p = (char *)p;
-	return 0;
-}
-
-static int
-ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
-{
-	struct emu_conn *c = user;
-
-	switch (reason) {
-	case LWS_CALLBACK_ADD_HEADERS:
-		return add_channel_header(wsi, in);
-	case LWS_CALLBACK_ESTABLISHED:
-		return on_established(c, wsi);
-	case LWS_CALLBACK_RECEIVE:
-		return on_receive(c, in, len);
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return on_writeable(c);
-	case LWS_CALLBACK_CLOSED:
-		if (c)
-			on_closed(c);
-		return 0;
-	default:
-		break;
-	}
-	return 0;
-}
-
-const struct lws_protocols emu_ws_protocols[3] = {
-	{ .name = "aws.iot.securetunneling-3.0", .callback = ws_cb,
-	  .per_session_data_size = sizeof(struct emu_conn),
-	  .rx_buffer_size = 65536 },
-	{ .name = "aws.iot.securetunneling-2.0", .callback = ws_cb,
-	  .per_session_data_size = sizeof(struct emu_conn),
-	  .rx_buffer_size = 65536 },
-	{ .name = "aws.iot.securetunneling-1.0", .callback = ws_cb,
-	  .per_session_data_size = sizeof(struct emu_conn),
-	  .rx_buffer_size = 65536 },
-};

@@ -158,7 +158,7 @@ emu_tunnel_rotate(struct emu_tunnel *t, enum emu_side side)
 	 * The old token is revoked: so is the connection made with it, at
 	 * once, so that the new token can connect right away.
 	 */
-	emu_relay_retire(t, side, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+	emu_relay_retire(t, side, IST_WS_CLOSE_POLICY,
 	    "access token rotated");
 	emu_tunnel_touch(t);
 	return 0;
@@ -176,7 +176,7 @@ emu_tunnel_close(struct emu_tunnel *t, const char *why)
 	lws_sul_cancel(&t->expiry_sul);
 	for (i = 0; i < 2; i++) {
 		emu_relay_drop(t, (enum emu_side)i, false,
-		    LWS_CLOSE_STATUS_NORMAL, "tunnel closed");
+		    IST_WS_CLOSE_NORMAL, "tunnel closed");
 		emu_queue_clear(&t->side[i].q);
 		/* Tokens of a closed tunnel are worthless. */
 		free_token(&t->side[i]);
@@ -190,8 +190,6 @@ tunnel_free(struct emu_tunnel *t)
 	size_t i;
 
 	lws_sul_cancel(&t->expiry_sul);
-	if (t->emu->pending.t == t)
-		memset(&t->emu->pending, 0, sizeof(t->emu->pending));
 	emu_relay_detach(t);
 	for (i = 0; i < 2; i++) {
 		emu_queue_clear(&t->side[i].q);

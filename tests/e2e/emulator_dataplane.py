@@ -5,6 +5,7 @@ Each case opens its own tunnel through botocore. A failed assert ends
 the run with the case's name.
 """
 import os
+import struct
 import sys
 import time
 
@@ -395,11 +396,100 @@ def case_back_pressure():
     dst.close()
 
 
+# ---- RFC 6455 rules the emulator enforces (issue 13 item 11) ----
+
+def no_message(ws, secs=1):
+    """Nothing arrives on ws within secs (a deadline, not a timing)."""
+    ws.sock.settimeout(secs)
+    try:
+        op, data = ws.recv_message()
+        raise AssertionError("unexpected message: %r" % data[:40])
+    except (TimeoutError, OSError):
+        pass
+
+
+def case_unmasked_frame_refused():
+    t, src, dst = pair()
+    src.send_frame(2, encode(STREAM_START, 1, service_id="SSH",
+                             connection_id=1), masked=False)
+    code, reason = src.expect_close()
+    assert code == 1002 and "mask" in reason, (code, reason)
+    no_message(dst)  # and nothing of it was relayed
+    dst.close()
+
+
+def case_bad_close_reason_refused():
+    t, src, dst = pair()
+    bad = b"\xff\xfe not UTF-8 \xc0\xaf"
+    src.send_frame(8, struct.pack(">H", 1000) + bad)
+    code, reason = src.expect_close()
+    assert code == 1007, (code, reason)
+    assert b"not UTF-8 \xc0" not in src.close_raw, src.close_raw
+    dst.close()
+    # A valid close is answered with its code, never its reason.
+    t, src, dst = pair()
+    src.send_frame(8, struct.pack(">H", 1000) + b"client says bye")
+    code, reason = src.expect_close()
+    assert code == 1000 and "bye" not in reason, (code, reason)
+    dst.close()
+
+
+def case_ping_inside_fragmented_message():
+    t, src, dst = pair()
+    frames = [encode(STREAM_START, 1, service_id="SSH", connection_id=1)]
+    payloads = [os.urandom(n) for n in (1, 5000, 64512, 3)]
+    frames += [encode(DATA, 1, payload=p, service_id="SSH", connection_id=1)
+               for p in payloads]
+    blob = b"".join(frames)
+    a, b = len(blob) // 3, 2 * len(blob) // 3
+    src.send_frame(2, blob[:a], fin=False)
+    src.ping(b"ping one")
+    src.send_frame(0, blob[a:b], fin=False)
+    src.ping(b"ping two")
+    src.send_frame(0, blob[b:], fin=True)
+    assert src.wait_pong() == b"ping one"
+    assert src.wait_pong() == b"ping two"
+    got = dst.recv_msgs(1 + len(payloads))
+    assert got[0]["type"] == STREAM_START, got[0]
+    assert [m["payload"] for m in got[1:]] == payloads
+    src.close()
+    dst.close()
+
+
+def case_frame_too_big_refused():
+    # One frame over 131076 bytes: refused from its header (1009), the
+    # payload never sent.
+    for length in (131077, (1 << 63) - 1):
+        t, src, dst = pair()
+        src.send_frame(2, b"\x00" * 100, length=length)
+        code, reason = src.expect_close()
+        assert code == 1009, (length, code, reason)
+        assert str(length) in reason and "131076" in reason, reason
+        dst.close()
+    # A message over it in frames that are each under it.
+    t, src, dst = pair()
+    blob = encode(STREAM_START, 1, service_id="SSH", connection_id=1) + \
+        b"".join(encode(DATA, 1, payload=os.urandom(60000), service_id="SSH",
+                        connection_id=1) for i in range(3))
+    src.send_frame(2, blob[:70000], fin=False)
+    try:
+        src.send_frame(0, blob[70000:140000], fin=True)
+    except OSError:
+        pass  # refused from the header: the rest may meet a closed socket
+    code, reason = src.expect_close()
+    assert code == 1009 and "131076" in reason, (code, reason)
+    dst.close()
+
+
+
+
 CASES = [case_refusals, case_subprotocols, case_token_spent,
          case_client_token, case_service_ids_and_states,
          case_v1_no_service_ids, case_relay_in_order, case_hold_until_peer,
          case_stream_reset, case_violations, case_close_tunnel,
-         case_lifetime_expiry, case_rotate_drops, case_back_pressure]
+         case_lifetime_expiry, case_rotate_drops, case_back_pressure,
+         case_unmasked_frame_refused, case_bad_close_reason_refused,
+         case_ping_inside_fragmented_message, case_frame_too_big_refused]
 
 
 if __name__ == "__main__":

@@ -126,7 +126,30 @@ def case_expire():
     assert d["status"] == "CLOSED", d["status"]
 
 
-CASES = [case_drop, case_send, case_stall, case_bandwidth, case_expire]
+def case_raw():
+    t, src, dst = pair()
+    tid = t["tunnelId"]
+    # Bytes go out as given, in order with the queue: a masked server
+    # ping (RFC 6455 forbids it), then a header claiming 2^63-1 bytes.
+    ping = bytes([0x89, 0x82, 1, 2, 3, 4, ord("h") ^ 1, ord("i") ^ 2])
+    huge = bytes([0x82, 0x7f]) + (2 ** 63 - 1).to_bytes(8, "big")
+    tc.admin("raw", tunnelId=tid, side="source", hex=(ping + huge).hex())
+    src.sock.settimeout(60)
+    assert src._read(len(ping)) == ping
+    assert src._read(len(huge)) == huge
+    src.sock.close()
+    # Bad requests are refused with what to send.
+    for bad in ({"hex": "0"}, {"hex": "zz"}, {}):
+        try:
+            tc.admin("raw", tunnelId=tid, side="destination", **bad)
+            raise AssertionError("raw %r accepted" % bad)
+        except tc.urllib_error() as e:
+            assert e.code == 400, e.code
+    dst.close()
+
+
+CASES = [case_drop, case_send, case_stall, case_bandwidth, case_expire,
+         case_raw]
 
 
 if __name__ == "__main__":

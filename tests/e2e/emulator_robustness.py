@@ -101,7 +101,72 @@ def main():
                          connection_id=1))
     m = dst.recv_msgs(2)
     assert m[1]["payload"] == b"still here", m
+    http_framing()
     print("ok robustness")
+
+
+def read_answer(s, buf):
+    """One HTTP answer from s (buf: bytes already read); returns
+    (status, headers, body, rest)."""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise AssertionError("closed before an answer: %r" % buf[:80])
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in
+            (h.partition(":") for h in lines[1:])}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        rest += d
+    return int(lines[0].split()[1]), hdrs, rest[:n], rest[n:]
+
+
+def http_framing():
+    """The emulator's own HTTP/1.1 reader: pipelining, keep-alive,
+    100-continue, what it refuses."""
+    req = (b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: "
+           b"IoTSecuredTunneling.ListTunnels\r\nContent-Length: 2\r\n\r\n{}")
+    # Three requests in one write, a fourth split byte by byte: four
+    # answers, in order, on the same connection.
+    s = tls()
+    s.sendall(req + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + req)
+    for ch in req:
+        s.sendall(bytes([ch]))
+    rest, got = b"", []
+    for i in range(4):
+        st, h, body, rest = read_answer(s, rest)
+        got.append(st)
+        assert h.get("x-amzn-requestid"), h
+    assert got == [403, 404, 403, 403], got
+    # Expect: 100-continue is answered before the body is sent.
+    s.sendall(req.replace(b"Content-Length", b"Expect: 100-continue\r\n"
+                          b"Content-Length").rsplit(b"{}", 1)[0])
+    st, h, body, rest = read_answer(s, b"")
+    assert st == 100, st
+    s.sendall(b"{}")
+    st, h, body, rest = read_answer(s, rest)
+    assert st == 403, st
+    s.close()
+    # Refused, and the connection closed: chunked bodies, a body over
+    # 512 KiB, HTTP/2 preface.
+    for r, want in [
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nContent-Length: 600000\r\n\r\n", 413),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400)]:
+        s = tls()
+        s.sendall(r)
+        st, h, body, rest = read_answer(s, b"")
+        assert st == want, (r, st)
+        assert h.get("connection") == "close", h
+        s.settimeout(10)
+        assert s.recv(100) == b"", "still open after %d" % st
+        s.close()
+    print("ok http framing")
 
 
 if __name__ == "__main__":

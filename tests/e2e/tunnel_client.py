@@ -133,10 +133,11 @@ class FrameReader:
 # ---- WebSocket ----
 
 class Closed(Exception):
-    def __init__(self, code, reason):
+    def __init__(self, code, reason, raw=b""):
         super().__init__("closed %s %r" % (code, reason))
         self.code = code
         self.reason = reason
+        self.raw = raw  # the reason's bytes as they came
 
 
 class WS:
@@ -148,24 +149,31 @@ class WS:
         self.reader = FrameReader()
         self.pending = []
         self.pongs = []
+        self.close_raw = None
 
     # raw frames
-    def send_frame(self, opcode, data, fin=True):
+    def send_frame(self, opcode, data, fin=True, masked=True, length=None):
+        """One frame; masked=False breaks RFC 6455 (5.1), length claims
+        a payload length other than len(data) (a hostile header)."""
         hdr = bytearray([(0x80 if fin else 0) | opcode])
-        n = len(data)
+        n = len(data) if length is None else length
+        m = 0x80 if masked else 0
         if n < 126:
-            hdr.append(0x80 | n)
+            hdr.append(m | n)
         elif n < 65536:
-            hdr.append(0x80 | 126)
+            hdr.append(m | 126)
             hdr += struct.pack(">H", n)
         else:
-            hdr.append(0x80 | 127)
+            hdr.append(m | 127)
             hdr += struct.pack(">Q", n)
+        if not masked:
+            self.sock.sendall(bytes(hdr) + data)
+            return
         mask = os.urandom(4)
         hdr += mask
-        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(data)) \
-            if n < 4096 else _mask_fast(data, mask)
-        self.sock.sendall(bytes(hdr) + masked)
+        out = bytes(b ^ mask[i & 3] for i, b in enumerate(data)) \
+            if len(data) < 4096 else _mask_fast(data, mask)
+        self.sock.sendall(bytes(hdr) + out)
 
     def send_message(self, data, opcode=2, chunks=None):
         """One message; chunks: sizes of its WebSocket frames."""
@@ -224,7 +232,8 @@ class WS:
                     self.send_frame(8, data[:2])
                 except OSError:
                     pass
-                raise Closed(code, data[2:].decode(errors="replace"))
+                raise Closed(code, data[2:].decode(errors="replace"),
+                             data[2:])
             if opcode != 0:
                 op = opcode
             buf += data
@@ -249,6 +258,7 @@ class WS:
             while True:
                 self.recv_message()
         except Closed as c:
+            self.close_raw = c.raw
             return c.code, c.reason
         except (ConnectionError, ssl.SSLError, OSError):
             return None, "connection lost"
@@ -383,6 +393,12 @@ def admin(endpoint, **body):
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, context=ctx, timeout=60) as r:
         return json.loads(r.read())
+
+
+def urllib_error():
+    """The exception admin() raises for an HTTP error status."""
+    import urllib.error
+    return urllib.error.HTTPError
 
 
 def run_cases(cases, only):
