@@ -1,13 +1,17 @@
 /*
  * creds.c: the AWS credential chain, in the order of the AWS SDKs
- * (botocore's create_credential_resolver, less the sources we do not
- * support: assume-role, web identity, SSO):
+ * (botocore's create_credential_resolver):
  *
  *  1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
  *     AWS_SESSION_TOKEN; skipped when the profile is given as an option,
  *     as the SDKs skip it for an explicit profile;
- *  2. the shared credentials file's profile, then its credential_process,
- *     then static keys in the config file's profile;
+ *  2. the profile: role_arn (AssumeRole, sts.c; source_profile chains,
+ *     credential_source; MFA from /dev/tty), web identity (the profile's
+ *     or the environment's), SSO (sso.c), the shared credentials file's
+ *     keys, credential_process, the config file's keys. Assumed-role
+ *     credentials go through the AWS CLI's cache (credcache.c). A
+ *     profile named by --profile or AWS_PROFILE that yields nothing is
+ *     an error: never another identity from 3 or 4;
  *  3. container credentials (ECS, EKS Pod Identity);
  *  4. EC2 instance metadata, IMDSv2 only.
  *
