@@ -45,6 +45,11 @@ void aws_free_secret(char *s);
 bool aws_is_true(const char *v);
 /* getenv that treats "" as unset. */
 const char *aws_getenv(const char *name);
+/* Milliseconds of CLOCK_MONOTONIC since start. */
+long aws_ms_since(const struct timespec *start);
+/* The standard retry mode's wait before attempt + 1 (full jitter, at
+ * most 20 s, at most left_ms). */
+void aws_backoff(int attempt, long left_ms);
 
 /*
  * The AWS shared config/credentials file format (INI as botocore reads
@@ -245,6 +250,11 @@ char *aws_home_file(const char *dir, const char *name);
  */
 int aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
     struct ist_err *e);
+/* A string member of a cJSON object, or NULL (cjson/cJSON.h first). */
+struct cJSON;
+const char *aws_json_str(const struct cJSON *o, const char *key);
+/* Wipes every string of j (secrets) and frees it; NULL is fine. */
+void aws_json_free_secret(struct cJSON *j);
 /* Writes an entry as the CLI does (sr NULL: an SSO role's). */
 int aws_cache_write(const char *path, const struct ist_creds *c,
     const struct sts_result *sr, struct ist_err *e);

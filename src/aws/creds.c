@@ -204,16 +204,6 @@ from_section(struct ist_creds *c, const struct ini *ini,
 	return 1;
 }
 
-static long
-ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
 /*
  * Waits for the child within what is left of the deadline: a process
  * that closes its stdout and goes on running (a daemon it forked, a
@@ -235,7 +225,7 @@ wait_child(pid_t pid, const struct timespec *start, int *st,
 		if (w < 0 && errno != EINTR)
 			return ist_err_set(e, IST_ERR_IO, "%s: waitpid: %s",
 			    what, strerror(errno));
-		if (ms_since(start) >= PROCESS_TIMEOUT_MS) {
+		if (aws_ms_since(start) >= PROCESS_TIMEOUT_MS) {
 			kill(-pid, SIGKILL);
 			while (waitpid(pid, st, 0) < 0 && errno == EINTR)
 				;
@@ -301,14 +291,6 @@ read_child(int fd, pid_t pid, const struct timespec *startp,
 	}
 }
 
-static const char *
-json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
-}
-
 /*
  * The JSON credential_process prints (Version 1) and, with a different
  * key set, the container and IMDS answers: AccessKeyId, SecretAccessKey,
@@ -335,10 +317,10 @@ parse_creds_json(struct ist_creds *c, const char *text, bool want_version,
 		    "\"Version\": 1", what);
 		goto out;
 	}
-	akid = json_str(j, "AccessKeyId");
-	secret = json_str(j, "SecretAccessKey");
-	token = json_str(j, want_version ? "SessionToken" : "Token");
-	exp = json_str(j, "Expiration");
+	akid = aws_json_str(j, "AccessKeyId");
+	secret = aws_json_str(j, "SecretAccessKey");
+	token = aws_json_str(j, want_version ? "SessionToken" : "Token");
+	exp = aws_json_str(j, "Expiration");
 	if (!akid || !*akid || !secret || !*secret) {
 		r = ist_err_set(e, IST_ERR_CREDS, "%s: the output lacks %s", what,
 		    !akid || !*akid ? "AccessKeyId" : "SecretAccessKey");
@@ -732,7 +714,7 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 	}
 	{
 		cJSON *j = cJSON_Parse(rs.body);
-		const char *code = j ? json_str(j, "Code") : NULL;
+		const char *code = j ? aws_json_str(j, "Code") : NULL;
 
 		if (code && strcmp(code, "Success") != 0) {
 			r = ist_err_set(e, IST_ERR_CREDS, "EC2 instance "

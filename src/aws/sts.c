@@ -24,7 +24,6 @@
 #define STS_VERSION "2011-06-15"
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
-#define BACKOFF_MAX_MS 20000
 
 /* ---- a strict extractor for STS's XML answers ----------------------- */
 
@@ -279,36 +278,6 @@ aws_service_endpoint(const struct aws_profile *p, const char *service,
 	return 0;
 }
 
-static long
-elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-static void
-backoff(int attempt, long left_ms)
-{
-	unsigned int rnd = 0;
-	long cap = 1000L << (attempt - 1), ms;
-	struct timespec ts;
-
-	if (cap > BACKOFF_MAX_MS)
-		cap = BACKOFF_MAX_MS;
-	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-		rnd = (unsigned int)time(NULL);
-	ms = (long)(rnd % (unsigned long)cap);
-	if (ms > left_ms)
-		ms = left_ms > 0 ? left_ms : 0;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 int
 aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
     struct http_resp *rs, const char *what, struct ist_err *e)
@@ -319,7 +288,7 @@ aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int attempt = 1; attempt <= attempts; attempt++) {
-		long left = CALL_TIMEOUT_MS - elapsed_ms(&start);
+		long left = CALL_TIMEOUT_MS - aws_ms_since(&start);
 		bool retry;
 
 		if (left <= 0)
@@ -343,7 +312,7 @@ aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
 		    "the service is busy");
 		if (r == 0)
 			http_resp_free(rs);
-		backoff(attempt, CALL_TIMEOUT_MS - elapsed_ms(&start));
+		aws_backoff(attempt, CALL_TIMEOUT_MS - aws_ms_since(&start));
 	}
 	if (r < 0)
 		ist_err_prefix(e, "%s", what);
