@@ -1185,8 +1185,6 @@ static int
 net_setup(struct aws_net *n, const struct ist_aws *a,
     const struct aws_profile *p, struct ist_err *e)
 {
-	const char *v;
-
 	memset(n, 0, sizeof(*n));
 	n->a = a;
 	n->ca_file = a ? ist_aws_ca_file(a) : aws_getenv("AWS_CA_BUNDLE");
@@ -1202,7 +1200,6 @@ net_setup(struct aws_net *n, const struct ist_aws *a,
 		return 0;
 	}
 	return aws_max_attempts(p, &n->max_attempts, e);
-	(void)v;
 }
 
 static int
