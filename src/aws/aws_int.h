@@ -195,6 +195,14 @@ int aws_service_endpoint(const struct aws_profile *p, const char *service,
 int aws_max_attempts(const struct aws_profile *p, int *out,
     struct ist_err *e);
 
+/* Splits "scheme://host[:port]/path" into the Host header (default port
+ * left out) and the path ("/" when none). Returns 0 or -1. */
+int aws_url_host_path(const char *url, char *host, size_t hsz,
+    const char **path);
+
+/* The HTTPS proxy for the host of url (NO_PROXY honoured), or NULL. */
+const char *aws_proxy_for_url(const struct aws_net *n, const char *url);
+
 /* One HTTP exchange with the retries of the "standard" mode. */
 int aws_http_retry(const struct aws_net *n, const struct http_req *rq,
     struct http_resp *rs, const char *what, struct ist_err *e);

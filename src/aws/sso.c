@@ -116,7 +116,7 @@ refresh_token(const struct aws_net *n, const struct aws_profile *p,
 	rq.body = body;
 	rq.body_len = strlen(body);
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, NULL);
+	rq.proxy = aws_proxy_for_url(n, base);
 	ist_verbose("SSO token of session %s expires soon: refreshing it "
 	    "(SSO-OIDC CreateToken)", c->session);
 	if (aws_http_retry(n, &rq, &rs, "SSO-OIDC CreateToken", &e) < 0) {
@@ -349,7 +349,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	rq.url = url.s;
 	rq.headers = hv;
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, NULL);
+	rq.proxy = aws_proxy_for_url(n, base);
 	r = aws_http_retry(n, &rq, &rs, "SSO GetRoleCredentials", e);
 	if (r < 0) {
 		if (e)

@@ -278,6 +278,21 @@ aws_service_endpoint(const struct aws_profile *p, const char *service,
 	return 0;
 }
 
+/* HTTPS_PROXY for the host of url (NO_PROXY honoured), or NULL. */
+const char *
+aws_proxy_for_url(const struct aws_net *n, const char *url)
+{
+	char host[300];
+	const char *path, *colon;
+
+	if (aws_url_host_path(url, host, sizeof(host), &path) < 0)
+		return NULL;
+	colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']'))
+		host[colon - host] = '\0';
+	return ist_aws_proxy_for(n->a, host);
+}
+
 int
 aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
     struct http_resp *rs, const char *what, struct ist_err *e)
@@ -386,9 +401,8 @@ sts_default(const struct aws_net *n, const struct aws_profile *p,
 	    "amazonaws.com") < (int)urlsz ? 0 : -1;
 }
 
-/* Splits "scheme://host[:port]/path" into the Host header and path. */
-static int
-url_host_path(const char *url, char *host, size_t hsz, const char **path)
+int
+aws_url_host_path(const char *url, char *host, size_t hsz, const char **path)
 {
 	const char *h = strstr(url, "://");
 	size_t n;
@@ -488,7 +502,7 @@ aws_sts_assume(const struct aws_net *n, const struct aws_profile *p,
 		goto out;
 	if (strcmp(base, dflt) != 0)
 		sign_region = n->region ? n->region : "us-east-1";
-	if (url_host_path(base, host, sizeof(host), &path) < 0) {
+	if (aws_url_host_path(base, host, sizeof(host), &path) < 0) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "STS endpoint %s: no host",
 		    base);
 		goto out;
@@ -558,7 +572,7 @@ aws_sts_assume(const struct aws_net *n, const struct aws_profile *p,
 	rq.body = body;
 	rq.body_len = strlen(body);
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, host);
+	rq.proxy = aws_proxy_for_url(n, base);
 	r = aws_http_retry(n, &rq, &rs, what, e);
 	if (r < 0) {
 		if (e)
