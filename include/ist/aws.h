@@ -23,13 +23,20 @@
  *  credentials (first found): AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
  *              (+ AWS_SESSION_TOKEN); the profile in the shared files
  *              (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials;
- *              AWS_CONFIG_FILE, default ~/.aws/config), including
- *              credential_process; container credentials
- *              (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI with
- *              AWS_CONTAINER_AUTHORIZATION_TOKEN / _TOKEN_FILE); EC2
- *              IMDSv2 (AWS_EC2_METADATA_SERVICE_ENDPOINT overrides
+ *              AWS_CONFIG_FILE, default ~/.aws/config), in botocore's
+ *              order: role_arn with source_profile or credential_source
+ *              (STS AssumeRole, mfa_serial asked on /dev/tty), web
+ *              identity (the profile's or AWS_WEB_IDENTITY_TOKEN_FILE +
+ *              AWS_ROLE_ARN), IAM Identity Center (sso_session or
+ *              sso_start_url), static keys, credential_process; then, only
+ *              for a profile not named (--profile, AWS_PROFILE), container
+ *              credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI /
+ *              _FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN /
+ *              _TOKEN_FILE) and EC2 IMDSv2
+ *              (AWS_EC2_METADATA_SERVICE_ENDPOINT overrides
  *              http://169.254.169.254; AWS_EC2_METADATA_DISABLED=true
- *              skips it).
+ *              skips it). Assumed-role and SSO credentials are cached in
+ *              the AWS CLI's ~/.aws/cli/cache, shared with it.
  *
  * The environment is read by ist_aws_new() and ist_creds_resolve() only.
  */
@@ -108,8 +115,10 @@ const char *ist_aws_proxy_for(const struct ist_aws *a, const char *host);
  * The credentials, resolved on the first call and again when they are
  * within 5 minutes of expiring. Returns 0 with *out valid until the next
  * call or ist_aws_free, or IST_ERR_CREDS with a message listing what was
- * tried, or IST_ERR_CONFIG for a malformed file (its name and line), or
- * IST_ERR_UNSAFE for a file others could write.
+ * tried (for a named profile that cannot be resolved: the setting, its
+ * file and line, and what to do), IST_ERR_TIMEOUT (a credential_process
+ * over 60 s), IST_ERR_CONFIG for a malformed file (its name and line),
+ * or IST_ERR_UNSAFE for a file (or cache entry) others could write.
  */
 int ist_aws_creds(struct ist_aws *a, const struct ist_creds **out,
     struct ist_err *e);

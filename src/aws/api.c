@@ -23,10 +23,8 @@
 #include "ist/sigv4.h"
 
 #define SERVICE "IoTSecuredTunneling"
-#define MAX_ATTEMPTS 3
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
-#define BACKOFF_MAX_MS 20000
 #define MAX_SERVICES 3 /* the documented per-tunnel limit */
 
 /* ---- input checks ------------------------------------------------- */
@@ -446,37 +444,6 @@ service_error(const char *op, const struct ist_aws *a, bool session,
 	    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 }
 
-static long
-elapsed_ms(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-/* Full jitter: a random wait in [0, min(20 s, 2^(attempt-1) s)). */
-static void
-backoff(int attempt, long left_ms)
-{
-	unsigned int rnd = 0;
-	long cap = 1000L << (attempt - 1), ms;
-	struct timespec ts;
-
-	if (cap > BACKOFF_MAX_MS)
-		cap = BACKOFF_MAX_MS;
-	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-		rnd = (unsigned int)time(NULL);
-	ms = (long)(rnd % (unsigned long)cap);
-	if (ms > left_ms)
-		ms = left_ms > 0 ? left_ms : 0;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* The canonical request signs the session token: log it without. */
 static void
 log_canonical(const char *op, const char *creq)
@@ -508,6 +475,11 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 	char host[300], target[96];
 	char *body = NULL;
 	int r = 0, attempt;
+	/* max_attempts / AWS_MAX_ATTEMPTS / retry_mode, as botocore. */
+	const int max_attempts = a->max_attempts > 0 ? a->max_attempts : 3;
+	static const char *const hdr_names[7] = { "Host:", "Content-Type:",
+		"X-Amz-Target:", "X-Amz-Date:", "Authorization:", "User-Agent:",
+		"X-Amz-Security-Token:" };
 
 	*resp = NULL;
 	if ((r = ist_aws_creds(a, &cr, e)) < 0)
@@ -527,7 +499,7 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 	ist_debug2("%s: request %s", op, body);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 
-	for (attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+	for (attempt = 1; attempt <= max_attempts; attempt++) {
 		struct ist_header sh[] = {
 			{ "Host", host },
 			{ "Content-Type", "application/x-amz-json-1.1" },
@@ -552,7 +524,7 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 		struct http_resp rs = { 0 };
 		struct ist_err he;
 		bool retry = false;
-		long left = CALL_TIMEOUT_MS - elapsed_ms(&start);
+		long left = CALL_TIMEOUT_MS - aws_ms_since(&start);
 
 		if (left <= 0) {
 			r = ist_err_set(e, IST_ERR_TIMEOUT, "%s: no answer "
@@ -592,13 +564,17 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 		rq.ca_file = ist_aws_ca_file(a);
 		rq.proxy = ist_aws_proxy_for(a, ep->host);
 		ist_debug("%s: POST %s (attempt %d of %d)", op, url.s, attempt,
-		    MAX_ATTEMPTS);
+		    max_attempts);
 		ist_err_clear(&he);
 		r = 0;
 		for (int i = 0; i < 7; i++)
-			if (i != 6 && !dstr_ok(&h[i]))
-				r = ist_err_set(e, IST_ERR_NOMEM, "%s: out of "
-				    "memory", op);
+			/* A header that does not fit is an error, never
+			 * dropped: it is signed (the session token). */
+			if (!dstr_ok(&h[i]))
+				r = ist_err_set(e, IST_ERR_TOOBIG, "%s: the "
+				    "%.*s header is over 16 KiB (or out of "
+				    "memory)", op, (int)strcspn(hdr_names[i],
+				    ":"), hdr_names[i]);
 		if (r == 0 && !dstr_ok(&url))
 			r = ist_err_set(e, IST_ERR_NOMEM, "%s: out of memory",
 			    op);
@@ -608,7 +584,7 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 			dstr_free(&h[i]);
 		dstr_free(&url);
 		ist_sigv4_result_free(&sig);
-		if (r == IST_ERR_NOMEM)
+		if (r == IST_ERR_NOMEM || r == IST_ERR_TOOBIG)
 			break;
 		if (r < 0) {
 			/* Network errors and timeouts are retried; TLS not. */
@@ -629,11 +605,11 @@ call(struct ist_aws *a, const char *op, const cJSON *in, bool secret_resp,
 			    rs.status, rs.body, &retry, e);
 		}
 		http_resp_free(&rs);
-		if (!retry || attempt == MAX_ATTEMPTS)
+		if (!retry || attempt == max_attempts)
 			break;
 		/* e->msg already starts with "<op> failed:" */
 		ist_verbose("%s; retrying", e ? e->msg : "failed");
-		backoff(attempt, CALL_TIMEOUT_MS - elapsed_ms(&start));
+		aws_backoff(attempt, CALL_TIMEOUT_MS - aws_ms_since(&start));
 	}
 	free(body);
 	return r;

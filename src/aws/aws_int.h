@@ -45,6 +45,11 @@ void aws_free_secret(char *s);
 bool aws_is_true(const char *v);
 /* getenv that treats "" as unset. */
 const char *aws_getenv(const char *name);
+/* Milliseconds of CLOCK_MONOTONIC since start. */
+long aws_ms_since(const struct timespec *start);
+/* The standard retry mode's wait before attempt + 1 (full jitter, at
+ * most 20 s, at most left_ms). */
+void aws_backoff(int attempt, long left_ms);
 
 /*
  * The AWS shared config/credentials file format (INI as botocore reads
@@ -190,6 +195,14 @@ int aws_service_endpoint(const struct aws_profile *p, const char *service,
 int aws_max_attempts(const struct aws_profile *p, int *out,
     struct ist_err *e);
 
+/* Splits "scheme://host[:port]/path" into the Host header (default port
+ * left out) and the path ("/" when none). Returns 0 or -1. */
+int aws_url_host_path(const char *url, char *host, size_t hsz,
+    const char **path);
+
+/* The HTTPS proxy for the host of url (NO_PROXY honoured), or NULL. */
+const char *aws_proxy_for_url(const struct aws_net *n, const char *url);
+
 /* One HTTP exchange with the retries of the "standard" mode. */
 int aws_http_retry(const struct aws_net *n, const struct http_req *rq,
     struct http_resp *rs, const char *what, struct ist_err *e);
@@ -245,6 +258,11 @@ char *aws_home_file(const char *dir, const char *name);
  */
 int aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
     struct ist_err *e);
+/* A string member of a cJSON object, or NULL (cjson/cJSON.h first). */
+struct cJSON;
+const char *aws_json_str(const struct cJSON *o, const char *key);
+/* Wipes every string of j (secrets) and frees it; NULL is fine. */
+void aws_json_free_secret(struct cJSON *j);
 /* Writes an entry as the CLI does (sr NULL: an SSO role's). */
 int aws_cache_write(const char *path, const struct ist_creds *c,
     const struct sts_result *sr, struct ist_err *e);

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <openssl/rand.h>
 
 #include "aws_int.h"
 
@@ -168,4 +171,35 @@ ist_creds_clear(struct ist_creds *c)
 	aws_free_secret(c->secret_access_key);
 	aws_free_secret(c->session_token);
 	memset(c, 0, sizeof(*c));
+}
+
+long
+aws_ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* Full jitter: a random wait in [0, min(20 s, 2^(attempt-1) s)). */
+void
+aws_backoff(int attempt, long left_ms)
+{
+	unsigned int rnd = 0;
+	long cap = 1000L << (attempt - 1), ms;
+	struct timespec ts;
+
+	if (cap > 20000)
+		cap = 20000;
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (unsigned int)time(NULL);
+	ms = (long)(rnd % (unsigned long)cap);
+	if (ms > left_ms)
+		ms = left_ms > 0 ? left_ms : 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) != 0)
+		;
 }

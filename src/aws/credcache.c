@@ -293,15 +293,14 @@ cache_time(const char *s, time_t *t)
 	return aws_parse_time(s, t);
 }
 
-static const char *
-jstr(const cJSON *o, const char *key)
+const char *
+aws_json_str(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
-/* Wipes every string of a parsed cache entry before it is freed. */
 static void
 json_wipe(cJSON *j)
 {
@@ -311,6 +310,15 @@ json_wipe(cJSON *j)
 		if (c->child)
 			json_wipe(c->child);
 	}
+}
+
+void
+aws_json_free_secret(cJSON *j)
+{
+	if (!j)
+		return;
+	json_wipe(j);
+	cJSON_Delete(j);
 }
 
 int
@@ -335,10 +343,10 @@ aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
 	j = cJSON_Parse(text);
 	aws_free_secret(text);
 	cr = cJSON_GetObjectItemCaseSensitive(j, "Credentials");
-	akid = jstr(cr, "AccessKeyId");
-	secret = jstr(cr, "SecretAccessKey");
-	token = jstr(cr, "SessionToken");
-	exp = jstr(cr, "Expiration");
+	akid = aws_json_str(cr, "AccessKeyId");
+	secret = aws_json_str(cr, "SecretAccessKey");
+	token = aws_json_str(cr, "SessionToken");
+	exp = aws_json_str(cr, "Expiration");
 	if (!akid || !secret || !token || !exp || cache_time(exp, &t) < 0 ||
 	    strlen(akid) > AWS_AKID_MAX || strlen(secret) > AWS_SECRET_MAX ||
 	    strlen(token) > AWS_TOKEN_MAX) {
@@ -362,10 +370,7 @@ aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
 	}
 	r = 1;
 out:
-	if (j) {
-		json_wipe(j);
-		cJSON_Delete(j);
-	}
+	aws_json_free_secret(j);
 	return r;
 }
 
@@ -498,9 +503,6 @@ out:
 	if (r == IST_ERR_NOMEM)
 		ist_err_set(e, r, "out of memory");
 	aws_free_secret(text);
-	if (j) {
-		json_wipe(j);
-		cJSON_Delete(j);
-	}
+	aws_json_free_secret(j);
 	return r;
 }

@@ -1,13 +1,17 @@
 /*
  * creds.c: the AWS credential chain, in the order of the AWS SDKs
- * (botocore's create_credential_resolver, less the sources we do not
- * support: assume-role, web identity, SSO):
+ * (botocore's create_credential_resolver):
  *
  *  1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
  *     AWS_SESSION_TOKEN; skipped when the profile is given as an option,
  *     as the SDKs skip it for an explicit profile;
- *  2. the shared credentials file's profile, then its credential_process,
- *     then static keys in the config file's profile;
+ *  2. the profile: role_arn (AssumeRole, sts.c; source_profile chains,
+ *     credential_source; MFA from /dev/tty), web identity (the profile's
+ *     or the environment's), SSO (sso.c), the shared credentials file's
+ *     keys, credential_process, the config file's keys. Assumed-role
+ *     credentials go through the AWS CLI's cache (credcache.c). A
+ *     profile named by --profile or AWS_PROFILE that yields nothing is
+ *     an error: never another identity from 3 or 4;
  *  3. container credentials (ECS, EKS Pod Identity);
  *  4. EC2 instance metadata, IMDSv2 only.
  *
@@ -200,16 +204,6 @@ from_section(struct ist_creds *c, const struct ini *ini,
 	return 1;
 }
 
-static long
-ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
 /*
  * Waits for the child within what is left of the deadline: a process
  * that closes its stdout and goes on running (a daemon it forked, a
@@ -231,7 +225,7 @@ wait_child(pid_t pid, const struct timespec *start, int *st,
 		if (w < 0 && errno != EINTR)
 			return ist_err_set(e, IST_ERR_IO, "%s: waitpid: %s",
 			    what, strerror(errno));
-		if (ms_since(start) >= PROCESS_TIMEOUT_MS) {
+		if (aws_ms_since(start) >= PROCESS_TIMEOUT_MS) {
 			kill(-pid, SIGKILL);
 			while (waitpid(pid, st, 0) < 0 && errno == EINTR)
 				;
@@ -297,14 +291,6 @@ read_child(int fd, pid_t pid, const struct timespec *startp,
 	}
 }
 
-static const char *
-json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
-}
-
 /*
  * The JSON credential_process prints (Version 1) and, with a different
  * key set, the container and IMDS answers: AccessKeyId, SecretAccessKey,
@@ -331,10 +317,10 @@ parse_creds_json(struct ist_creds *c, const char *text, bool want_version,
 		    "\"Version\": 1", what);
 		goto out;
 	}
-	akid = json_str(j, "AccessKeyId");
-	secret = json_str(j, "SecretAccessKey");
-	token = json_str(j, want_version ? "SessionToken" : "Token");
-	exp = json_str(j, "Expiration");
+	akid = aws_json_str(j, "AccessKeyId");
+	secret = aws_json_str(j, "SecretAccessKey");
+	token = aws_json_str(j, want_version ? "SessionToken" : "Token");
+	exp = aws_json_str(j, "Expiration");
 	if (!akid || !*akid || !secret || !*secret) {
 		r = ist_err_set(e, IST_ERR_CREDS, "%s: the output lacks %s", what,
 		    !akid || !*akid ? "AccessKeyId" : "SecretAccessKey");
@@ -730,7 +716,7 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 	}
 	{
 		cJSON *j = cJSON_Parse(rs.body);
-		const char *code = j ? json_str(j, "Code") : NULL;
+		const char *code = j ? aws_json_str(j, "Code") : NULL;
 
 		if (code && strcmp(code, "Success") != 0) {
 			r = ist_err_set(e, IST_ERR_CREDS, "EC2 instance "
@@ -1201,8 +1187,6 @@ static int
 net_setup(struct aws_net *n, const struct ist_aws *a,
     const struct aws_profile *p, struct ist_err *e)
 {
-	const char *v;
-
 	memset(n, 0, sizeof(*n));
 	n->a = a;
 	n->ca_file = a ? ist_aws_ca_file(a) : aws_getenv("AWS_CA_BUNDLE");
@@ -1218,7 +1202,6 @@ net_setup(struct aws_net *n, const struct ist_aws *a,
 		return 0;
 	}
 	return aws_max_attempts(p, &n->max_attempts, e);
-	(void)v;
 }
 
 static int

@@ -37,34 +37,6 @@ struct sso_cfg {
 	const char *where;	/* "file:line" of the profile, for messages */
 };
 
-static const char *
-jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
-}
-
-static void
-json_wipe(cJSON *j)
-{
-	for (cJSON *c = j; c; c = c->next) {
-		if (cJSON_IsString(c) && c->valuestring)
-			explicit_bzero(c->valuestring, strlen(c->valuestring));
-		if (c->child)
-			json_wipe(c->child);
-	}
-}
-
-static void
-json_free(cJSON *j)
-{
-	if (j) {
-		json_wipe(j);
-		cJSON_Delete(j);
-	}
-}
-
 static int
 login_hint(const struct sso_cfg *c, const char *profile, const char *why,
     struct ist_err *e)
@@ -96,10 +68,10 @@ static void
 refresh_token(const struct aws_net *n, const struct aws_profile *p,
     const struct sso_cfg *c, const char *path, cJSON **tok)
 {
-	const char *cid = jstr(*tok, "clientId");
-	const char *csec = jstr(*tok, "clientSecret");
-	const char *rt = jstr(*tok, "refreshToken");
-	const char *regexp = jstr(*tok, "registrationExpiresAt");
+	const char *cid = aws_json_str(*tok, "clientId");
+	const char *csec = aws_json_str(*tok, "clientSecret");
+	const char *rt = aws_json_str(*tok, "refreshToken");
+	const char *regexp = aws_json_str(*tok, "registrationExpiresAt");
 	const char *hv[3] = { "Content-Type: application/json",
 		"User-Agent: iot-ssh-proxy/" IST_VERSION, NULL };
 	char dflt[300], exptext[32];
@@ -144,7 +116,7 @@ refresh_token(const struct aws_net *n, const struct aws_profile *p,
 	rq.body = body;
 	rq.body_len = strlen(body);
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, NULL);
+	rq.proxy = aws_proxy_for_url(n, base);
 	ist_verbose("SSO token of session %s expires soon: refreshing it "
 	    "(SSO-OIDC CreateToken)", c->session);
 	if (aws_http_retry(n, &rq, &rs, "SSO-OIDC CreateToken", &e) < 0) {
@@ -153,18 +125,18 @@ refresh_token(const struct aws_net *n, const struct aws_profile *p,
 	}
 	ans = rs.status == 200 ? cJSON_Parse(rs.body) : NULL;
 	ei = cJSON_GetObjectItemCaseSensitive(ans, "expiresIn");
-	if (!jstr(ans, "accessToken") || !cJSON_IsNumber(ei) ||
+	if (!aws_json_str(ans, "accessToken") || !cJSON_IsNumber(ei) ||
 	    ei->valuedouble <= 0 || ei->valuedouble > 1e8) {
 		cJSON *err = rs.status != 200 ? cJSON_Parse(rs.body) : NULL;
 		char what[80] = "";
-		const char *w = jstr(err, "error");
+		const char *w = aws_json_str(err, "error");
 
 		for (size_t i = 0; w && w[i] && i + 1 < sizeof(what); i++)
 			what[i] = isprint((unsigned char)w[i]) ? w[i] : '?';
 		ist_error("SSO-OIDC CreateToken answered HTTP %ld%s%s: the "
 		    "token was not refreshed", rs.status, *what ? ": " : "",
 		    what);
-		json_free(err);
+		aws_json_free_secret(err);
 		goto out;
 	}
 	utc_text(time(NULL) + (time_t)ei->valuedouble, exptext);
@@ -172,25 +144,25 @@ refresh_token(const struct aws_net *n, const struct aws_profile *p,
 	if (!nt || !cJSON_AddStringToObject(nt, "startUrl", c->start_url) ||
 	    !cJSON_AddStringToObject(nt, "region", c->region) ||
 	    !cJSON_AddStringToObject(nt, "accessToken",
-	    jstr(ans, "accessToken")) ||
+	    aws_json_str(ans, "accessToken")) ||
 	    !cJSON_AddStringToObject(nt, "expiresAt", exptext) ||
 	    !cJSON_AddStringToObject(nt, "clientId", cid) ||
 	    !cJSON_AddStringToObject(nt, "clientSecret", csec) ||
 	    !cJSON_AddStringToObject(nt, "registrationExpiresAt", regexp) ||
 	    !cJSON_AddStringToObject(nt, "refreshToken",
-	    jstr(ans, "refreshToken") ? jstr(ans, "refreshToken") : rt) ||
+	    aws_json_str(ans, "refreshToken") ? aws_json_str(ans, "refreshToken") : rt) ||
 	    !(text = cJSON_Print(nt)))
 		goto out;
 	if (aws_file_write_atomic(path, text, &e) < 0)
 		ist_error("SSO token cache: %s (the refreshed token is used "
 		    "once)", e.msg);
-	json_free(*tok);
+	aws_json_free_secret(*tok);
 	*tok = nt;
 	nt = NULL;
 out:
-	json_free(req);
-	json_free(ans);
-	json_free(nt);
+	aws_json_free_secret(req);
+	aws_json_free_secret(ans);
+	aws_json_free_secret(nt);
 	aws_free_secret(body);
 	aws_free_secret(text);
 	http_resp_free(&rs);
@@ -337,8 +309,8 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 		goto out;
 	}
 	tok = cJSON_Parse(text);
-	at = jstr(tok, "accessToken");
-	exp = jstr(tok, "expiresAt");
+	at = aws_json_str(tok, "accessToken");
+	exp = aws_json_str(tok, "expiresAt");
 	if (!at || !exp || aws_parse_time(exp, &t) < 0) {
 		r = login_hint(&c, profile, "the SSO token cache entry is not "
 		    "valid", e);
@@ -346,8 +318,8 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	}
 	if (c.session && t - time(NULL) < REFRESH_WINDOW) {
 		refresh_token(n, p, &c, path, &tok);
-		at = jstr(tok, "accessToken");
-		exp = jstr(tok, "expiresAt");
+		at = aws_json_str(tok, "accessToken");
+		exp = aws_json_str(tok, "expiresAt");
 		if (!at || !exp || aws_parse_time(exp, &t) < 0)
 			t = 0;
 	}
@@ -377,7 +349,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	rq.url = url.s;
 	rq.headers = hv;
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, NULL);
+	rq.proxy = aws_proxy_for_url(n, base);
 	r = aws_http_retry(n, &rq, &rs, "SSO GetRoleCredentials", e);
 	if (r < 0) {
 		if (e)
@@ -392,9 +364,9 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	}
 	ans = rs.status == 200 ? cJSON_Parse(rs.body) : NULL;
 	rc = cJSON_GetObjectItemCaseSensitive(ans, "roleCredentials");
-	akid = jstr(rc, "accessKeyId");
-	secret = jstr(rc, "secretAccessKey");
-	stok = jstr(rc, "sessionToken");
+	akid = aws_json_str(rc, "accessKeyId");
+	secret = aws_json_str(rc, "secretAccessKey");
+	stok = aws_json_str(rc, "sessionToken");
 	ex = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
 	if (rs.status != 200) {
 		r = ist_err_set(e, IST_ERR_CREDS, "SSO GetRoleCredentials for "
@@ -430,8 +402,8 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 out:
 	if (r < 0)
 		ist_creds_clear(out);
-	json_free(tok);
-	json_free(ans);
+	aws_json_free_secret(tok);
+	aws_json_free_secret(ans);
 	aws_free_secret(text);
 	free(path);
 	free(cpath);

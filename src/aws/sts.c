@@ -24,7 +24,6 @@
 #define STS_VERSION "2011-06-15"
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
-#define BACKOFF_MAX_MS 20000
 
 /* ---- a strict extractor for STS's XML answers ----------------------- */
 
@@ -279,34 +278,19 @@ aws_service_endpoint(const struct aws_profile *p, const char *service,
 	return 0;
 }
 
-static long
-elapsed_ms(const struct timespec *start)
+/* HTTPS_PROXY for the host of url (NO_PROXY honoured), or NULL. */
+const char *
+aws_proxy_for_url(const struct aws_net *n, const char *url)
 {
-	struct timespec now;
+	char host[300];
+	const char *path, *colon;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-static void
-backoff(int attempt, long left_ms)
-{
-	unsigned int rnd = 0;
-	long cap = 1000L << (attempt - 1), ms;
-	struct timespec ts;
-
-	if (cap > BACKOFF_MAX_MS)
-		cap = BACKOFF_MAX_MS;
-	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-		rnd = (unsigned int)time(NULL);
-	ms = (long)(rnd % (unsigned long)cap);
-	if (ms > left_ms)
-		ms = left_ms > 0 ? left_ms : 0;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	if (aws_url_host_path(url, host, sizeof(host), &path) < 0)
+		return NULL;
+	colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']'))
+		host[colon - host] = '\0';
+	return ist_aws_proxy_for(n->a, host);
 }
 
 int
@@ -319,7 +303,7 @@ aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int attempt = 1; attempt <= attempts; attempt++) {
-		long left = CALL_TIMEOUT_MS - elapsed_ms(&start);
+		long left = CALL_TIMEOUT_MS - aws_ms_since(&start);
 		bool retry;
 
 		if (left <= 0)
@@ -343,7 +327,7 @@ aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
 		    "the service is busy");
 		if (r == 0)
 			http_resp_free(rs);
-		backoff(attempt, CALL_TIMEOUT_MS - elapsed_ms(&start));
+		aws_backoff(attempt, CALL_TIMEOUT_MS - aws_ms_since(&start));
 	}
 	if (r < 0)
 		ist_err_prefix(e, "%s", what);
@@ -417,9 +401,8 @@ sts_default(const struct aws_net *n, const struct aws_profile *p,
 	    "amazonaws.com") < (int)urlsz ? 0 : -1;
 }
 
-/* Splits "scheme://host[:port]/path" into the Host header and path. */
-static int
-url_host_path(const char *url, char *host, size_t hsz, const char **path)
+int
+aws_url_host_path(const char *url, char *host, size_t hsz, const char **path)
 {
 	const char *h = strstr(url, "://");
 	size_t n;
@@ -519,7 +502,7 @@ aws_sts_assume(const struct aws_net *n, const struct aws_profile *p,
 		goto out;
 	if (strcmp(base, dflt) != 0)
 		sign_region = n->region ? n->region : "us-east-1";
-	if (url_host_path(base, host, sizeof(host), &path) < 0) {
+	if (aws_url_host_path(base, host, sizeof(host), &path) < 0) {
 		r = ist_err_set(e, IST_ERR_CONFIG, "STS endpoint %s: no host",
 		    base);
 		goto out;
@@ -589,7 +572,7 @@ aws_sts_assume(const struct aws_net *n, const struct aws_profile *p,
 	rq.body = body;
 	rq.body_len = strlen(body);
 	rq.ca_file = n->ca_file;
-	rq.proxy = ist_aws_proxy_for(n->a, host);
+	rq.proxy = aws_proxy_for_url(n, base);
 	r = aws_http_retry(n, &rq, &rs, what, e);
 	if (r < 0) {
 		if (e)

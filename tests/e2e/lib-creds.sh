@@ -8,6 +8,7 @@
 #                               _SSO and _SSO_OIDC pointing at the emulator
 #   sts_calls [ACTION]          how many STS calls the emulator served
 #   sso_calls OPERATION         GetRoleCredentials / CreateToken served
+#                               (not refused)
 #   cli_cache_files             the files in ~/.aws/cli/cache
 #   assert_no_secrets FILE...   no key, session token, SSO token, refresh
 #                               token or MFA code of this run in FILEs
@@ -36,7 +37,7 @@ sts_calls() {
 }
 
 sso_calls() {
-	grep -c "SSO[-A-Z]* $1" "$EMU_LOG" || true
+	grep "SSO[-A-Z]* $1 " "$EMU_LOG" | grep -vc " refused" || true
 }
 
 cli_cache_files() {

@@ -81,6 +81,7 @@ json.dump(d, open(p, "w"))
 PY
 out=$(ssh_dev kiosk-17 'echo refreshed')
 assert_eq "$out" refreshed "ssh output (refresh)"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (refresh)"
 assert_eq "$(sts_calls)" 2 "STS calls after the refresh"
 new=$(json_get "$entry" Credentials.AccessKeyId)
 [ "$new" != "$old" ] || fail "the cache entry was not rewritten"
@@ -90,6 +91,7 @@ assert_eq "$(stat -c %a "$entry")" 600 "cache file mode (rewritten)"
 write_ssh_config --profile chain -v
 out=$(ssh_dev kiosk-17 'echo chained')
 assert_eq "$out" chained "ssh output (chain)"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (chain)"
 assert_eq "$(sts_calls)" 3 "STS calls after the chain"
 grep -q "STS AssumeRole $ROLE_ARN/second " "$EMU_LOG" ||
 	fail "no AssumeRole of the second role"
@@ -98,9 +100,12 @@ grep -q "STS AssumeRole $ROLE_ARN/second " "$EMU_LOG" ||
 write_ssh_config --profile envsrc -v
 out=$(ssh_dev kiosk-17 'echo from-env')
 assert_eq "$out" from-env "ssh output (credential_source)"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (credential_source)"
 grep -q "STS AssumeRole $ROLE_ARN/from-env " "$EMU_LOG" ||
 	fail "no AssumeRole of the credential_source role"
 
+# (Each case waits for its proxy's status before the next starts: a late
+# wrapper would otherwise overwrite the next one's proxy.last.* links.)
 # A loop is refused with the file and line, exit 2, no STS call.
 n=$(sts_calls)
 write_ssh_config --profile loop1
@@ -148,6 +153,7 @@ rm -f "$HOME"/.aws/cli/cache/*.json
 write_ssh_config --profile chain -vvvv --log-file "$T/proxy-vvvv.log"
 out=$(ssh_dev kiosk-17 'echo verbose')
 assert_eq "$out" verbose "ssh output (-vvvv)"
+assert_eq "$(last_proxy_rc)" 0 "proxy exit status (-vvvv)"
 assert_contains "$(cat "$T/proxy-vvvv.log")" "assuming role $ROLE_ARN/second"
 assert_no_secrets "$T/proxy-vvvv.log" "$T"/proxy.*.err "$EMU_LOG"
 echo "ok"

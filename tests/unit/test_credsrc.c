@@ -456,6 +456,53 @@ test_cli_cache_read(void **state)
 	assert_int_equal(chmod(rel, 0700), 0);
 }
 
+/* Endpoints as botocore finds them, service-specific first. */
+static void
+test_service_endpoints(void **state)
+{
+	struct aws_profile p;
+	struct ist_err e;
+	char *u = NULL;
+
+	(void)state;
+	tu_write(".aws/config", "[profile x]\nendpoint_url = https://global/\n"
+	    "services = local\n[services local]\nsts =\n  endpoint_url = "
+	    "http://127.0.0.1:9/sts/\nsso =\n  region = eu-west-1\n", 0600);
+	assert_int_equal(aws_profile_load(&p, "x", &e), 0);
+	setenv("AWS_ENDPOINT_URL_STS", "https://sts.env:8443", 1);
+	setenv("AWS_ENDPOINT_URL", "https://env-global", 1);
+	assert_int_equal(aws_service_endpoint(&p, "sts", "https://d", &u, &e),
+	    0);
+	assert_string_equal(u, "https://sts.env:8443");
+	free(u);
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	assert_int_equal(aws_service_endpoint(&p, "sts", "https://d", &u, &e),
+	    0);
+	assert_string_equal(u, "http://127.0.0.1:9/sts"); /* [services] */
+	free(u);
+	/* The section has sso, but no endpoint_url for it: the global one. */
+	assert_int_equal(aws_service_endpoint(&p, "sso", "https://d", &u, &e),
+	    0);
+	assert_string_equal(u, "https://env-global");
+	free(u);
+	unsetenv("AWS_ENDPOINT_URL");
+	assert_int_equal(aws_service_endpoint(&p, "sso_oidc", "https://d", &u,
+	    &e), 0);
+	assert_string_equal(u, "https://global"); /* the profile's */
+	free(u);
+	setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+	assert_int_equal(aws_service_endpoint(&p, "sts", "https://d", &u, &e),
+	    0);
+	assert_string_equal(u, "https://d");
+	free(u);
+	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+	setenv("AWS_ENDPOINT_URL_SSO_OIDC", "ftp://x", 1);
+	assert_int_equal(aws_service_endpoint(&p, "sso_oidc", "https://d", &u,
+	    &e), IST_ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "AWS_ENDPOINT_URL_SSO_OIDC 'ftp://x'"));
+	aws_profile_free(&p);
+}
+
 int
 main(void)
 {
@@ -474,6 +521,8 @@ main(void)
 		    tu_teardown),
 		cmocka_unit_test_setup_teardown(test_cli_cache_read, tu_setup,
 		    tu_teardown),
+		cmocka_unit_test_setup_teardown(test_service_endpoints,
+		    tu_setup, tu_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
