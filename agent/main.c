@@ -31,6 +31,7 @@
 #define MQTT_POLL_US (50 * LWS_US_PER_MS)
 #define NOTIFY_MAX 16384
 #define MAX_TUNNELS 64
+#define UNUSED_REGION "us-east-1"	/* see tunnel_region() */
 #define TLS_HINT " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that " \
 	"the certificate is active in AWS IoT)"
 
@@ -163,10 +164,39 @@ tunnel_end(struct agent_tunnel *t, int code, const struct ist_err *e,
 		ag->exit_code = code == 0 || code == IST_ERR_CLOSED ?
 		    EXIT_OK : EXIT_DATA;
 		ag->done = true;
+		/* From a timer callback, lws_service() would next return
+		 * only at the next event or timer (a ping, 20 s on): wake
+		 * it so that the loop sees done now. */
+		lws_cancel_service(ag->ctx);
 	}
 	if (i >= 0)
 		ag->tunnels[i] = NULL;
 	agent_tunnel_free(t);
+}
+
+/*
+ * The region for a tunnel's ist_aws: --region, else the notify's, else
+ * (NULL) AWS_REGION or the profile. With the data plane overridden
+ * (--proxy-endpoint, AWSIOT_TUNNEL_ENDPOINT) the region names nothing:
+ * the override wins over it and the agent makes no API calls. Then any
+ * valid name will do, so that the one-shot agent does not demand one.
+ */
+static const char *
+tunnel_region(const struct agent *ag, const char *notified)
+{
+	const char *env = getenv("AWSIOT_TUNNEL_ENDPOINT");
+
+	if (ag->region)
+		return ag->region;
+	if (notified)
+		return notified;
+	if ((ag->proxy_endpoint && *ag->proxy_endpoint) || (env && *env)) {
+		env = getenv("AWS_REGION");
+		if (!env || !*env)
+			env = getenv("AWS_DEFAULT_REGION");
+		return env && *env ? NULL : UNUSED_REGION;
+	}
+	return NULL;
 }
 
 /* Starts a tunnel with token, for region (NULL: --region / default). */
@@ -187,7 +217,7 @@ start_tunnel(struct agent *ag, const char *token, const char *region,
 		return ist_err_set(e, IST_ERR_TOOBIG, "already %d tunnels "
 		    "open; ignoring this one", MAX_TUNNELS);
 	memset(&ao, 0, sizeof(ao));
-	ao.region = ag->region ? ag->region : region;
+	ao.region = tunnel_region(ag, region);
 	ao.proxy_endpoint = ag->proxy_endpoint;
 	ao.ca_file = ag->ca_file;
 	r = ist_aws_new(&a, &ao, e);
@@ -572,7 +602,7 @@ main(int argc, char **argv)
 	/* HTTPS_PROXY / NO_PROXY for the data plane, when the endpoint is
 	 * known before any notify (--region, AWS_REGION, a profile). */
 	memset(&ao, 0, sizeof(ao));
-	ao.region = ag.region;
+	ao.region = tunnel_region(&ag, NULL);
 	ao.proxy_endpoint = ag.proxy_endpoint;
 	ao.ca_file = ag.ca_file;
 	ist_err_clear(&e2);
