@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/crypto.h>
 
 #include "ist/aws.h"
@@ -30,6 +31,14 @@
 #define PROG "iot-tunnel-agent"
 #define MQTT_POLL_US (50 * LWS_US_PER_MS)
 #define NOTIFY_MAX 16384
+/*
+ * The MQTT v5 Maximum Packet Size the agent asks for in CONNECT: a notify
+ * of NOTIFY_MAX bytes, its topic (a thing name is at most 128) and the
+ * PUBLISH header fit. libmosquitto reads a whole packet before it hands
+ * it over, so only the broker can keep a huge publish away from us; a
+ * compliant one drops what is larger for this client.
+ */
+#define MQTT_MAX_PACKET (NOTIFY_MAX + 1024)
 #define MAX_TUNNELS 64
 #define UNUSED_REGION "us-east-1"	/* see tunnel_region() */
 #define TLS_HINT " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that " \
@@ -327,8 +336,12 @@ mqtt_on_connect(struct mosquitto *m, void *ud, int rc)
 	struct agent *ag = ud;
 
 	if (rc) {
-		ist_error("MQTT broker %s:%d refused the connection: %s",
-		    ag->mqtt_host, ag->mqtt_port, mosquitto_connack_string(rc));
+		/* MQTT v5: rc is a reason code. */
+		ist_error("MQTT broker %s:%d refused the connection: %s%s",
+		    ag->mqtt_host, ag->mqtt_port, mosquitto_reason_string(rc),
+		    rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ? " (the agent "
+		    "speaks MQTT 5, as AWS IoT Core and mosquitto 1.6+ do)" :
+		    "");
 		return;
 	}
 	ag->mqtt_up = true;
@@ -429,6 +442,7 @@ mqtt_poll_cb(lws_sorted_usec_list_t *sul)
 static int
 mqtt_start(struct agent *ag, struct ist_err *e)
 {
+	mosquitto_property *props = NULL;
 	int rc;
 	bool tls = ag->mqtt_cert || ag->mqtt_key || ag->mqtt_ca;
 
@@ -462,7 +476,19 @@ mqtt_start(struct agent *ag, struct ist_err *e)
 	mosquitto_disconnect_callback_set(ag->mosq, mqtt_on_disconnect);
 	mosquitto_message_callback_set(ag->mosq, mqtt_on_message);
 	mosquitto_subscribe_callback_set(ag->mosq, mqtt_on_subscribe);
-	rc = mosquitto_connect(ag->mosq, ag->mqtt_host, ag->mqtt_port, 60);
+	/* MQTT v5 for its Maximum Packet Size (see MQTT_MAX_PACKET); the
+	 * properties are kept by libmosquitto for every reconnect. */
+	rc = mosquitto_int_option(ag->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    MQTT_PROTOCOL_V5);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_property_add_int32(&props,
+		    MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_MAX_PACKET);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return ist_err_set(e, IST_ERR_NOMEM, "MQTT setup: %s",
+		    mosquitto_strerror(rc));
+	rc = mosquitto_connect_bind_v5(ag->mosq, ag->mqtt_host, ag->mqtt_port,
+	    60, NULL, props);
+	mosquitto_property_free_all(&props);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* Not fatal: a device often boots before its network. */
 		mqtt_error(ag, rc, "will keep trying");
