@@ -26,19 +26,19 @@
 
 #include "ist/aws.h"
 #include "ist/ws.h"
+#include "notify.h"
 #include "tunnel.h"
 
 #define PROG "iot-tunnel-agent"
 #define MQTT_POLL_US (50 * LWS_US_PER_MS)
-#define NOTIFY_MAX 16384
 /*
  * The MQTT v5 Maximum Packet Size the agent asks for in CONNECT: a notify
- * of NOTIFY_MAX bytes, its topic (a thing name is at most 128) and the
+ * of AGENT_NOTIFY_MAX bytes, its topic (a thing name is at most 128) and the
  * PUBLISH header fit. libmosquitto reads a whole packet before it hands
  * it over, so only the broker can keep a huge publish away from us; a
  * compliant one drops what is larger for this client.
  */
-#define MQTT_MAX_PACKET (NOTIFY_MAX + 1024)
+#define MQTT_MAX_PACKET (AGENT_NOTIFY_MAX + 1024)
 #define MAX_TUNNELS 64
 #define UNUSED_REGION "us-east-1"	/* see tunnel_region() */
 #define TLS_HINT " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that " \
@@ -249,70 +249,21 @@ out:
 	return r;
 }
 
-static bool
-valid_region(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "0123456789-") == n;
-}
-
 static void
 handle_notify(struct agent *ag, const void *payload, int len)
 {
-	cJSON *j = NULL, *tok, *mode, *region, *svcs;
+	struct agent_notify n;
 	struct ist_err e;
 
-	if (len <= 0 || len > NOTIFY_MAX) {
-		ist_error("tunnel notify: ignored a payload of %d bytes", len);
+	ist_err_clear(&e);
+	if (len < 0 || agent_notify_parse(payload, (size_t)len, &n, &e) < 0) {
+		ist_error("tunnel notify: %s", len < 0 ? "bad length" : e.msg);
 		return;
 	}
-	j = cJSON_ParseWithLength(payload, (size_t)len);
-	if (!j || !cJSON_IsObject(j)) {
-		ist_error("tunnel notify: ignored a payload that is not a "
-		    "JSON object");
-		goto out;
-	}
-	tok = cJSON_GetObjectItemCaseSensitive(j, "clientAccessToken");
-	mode = cJSON_GetObjectItemCaseSensitive(j, "clientMode");
-	region = cJSON_GetObjectItemCaseSensitive(j, "region");
-	svcs = cJSON_GetObjectItemCaseSensitive(j, "services");
-	if (!cJSON_IsString(tok) || !*tok->valuestring) {
-		ist_error("tunnel notify: no clientAccessToken; ignored");
-		goto out;
-	}
-	if (!cJSON_IsString(mode) ||
-	    strcmp(mode->valuestring, "destination") != 0) {
-		ist_error("tunnel notify: clientMode is not \"destination\"; "
-		    "ignored");
-		goto out;
-	}
-	if (region && (!cJSON_IsString(region) ||
-	    !valid_region(region->valuestring))) {
-		ist_error("tunnel notify: bad region; ignored");
-		goto out;
-	}
-	if (cJSON_IsArray(svcs)) {
-		cJSON *s;
-
-		cJSON_ArrayForEach(s, svcs)
-			if (cJSON_IsString(s))
-				ist_verbose("tunnel notify: service %s",
-				    s->valuestring);
-	}
 	ist_err_clear(&e);
-	if (start_tunnel(ag, tok->valuestring,
-	    region ? region->valuestring : NULL, &e) < 0)
+	if (start_tunnel(ag, n.token, n.region, &e) < 0)
 		ist_error("tunnel notify: %s", e.msg);
-out:
-	if (j) {
-		tok = cJSON_GetObjectItemCaseSensitive(j, "clientAccessToken");
-		if (cJSON_IsString(tok))
-			OPENSSL_cleanse(tok->valuestring,
-			    strlen(tok->valuestring));
-		cJSON_Delete(j);
-	}
+	agent_notify_free(&n);
 }
 
 /* What went wrong with the broker, with a hint when TLS is in play. */
