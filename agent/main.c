@@ -21,16 +21,26 @@
 
 #include <cjson/cJSON.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/crypto.h>
 
 #include "ist/aws.h"
 #include "ist/ws.h"
+#include "notify.h"
 #include "tunnel.h"
 
 #define PROG "iot-tunnel-agent"
 #define MQTT_POLL_US (50 * LWS_US_PER_MS)
-#define NOTIFY_MAX 16384
+/*
+ * The MQTT v5 Maximum Packet Size the agent asks for in CONNECT: a notify
+ * of AGENT_NOTIFY_MAX bytes, its topic (a thing name is at most 128) and the
+ * PUBLISH header fit. libmosquitto reads a whole packet before it hands
+ * it over, so only the broker can keep a huge publish away from us; a
+ * compliant one drops what is larger for this client.
+ */
+#define MQTT_MAX_PACKET (AGENT_NOTIFY_MAX + 1024)
 #define MAX_TUNNELS 64
+#define UNUSED_REGION "us-east-1"	/* see tunnel_region() */
 #define TLS_HINT " (TLS: check --mqtt-ca, --mqtt-cert, --mqtt-key and that " \
 	"the certificate is active in AWS IoT)"
 
@@ -163,10 +173,39 @@ tunnel_end(struct agent_tunnel *t, int code, const struct ist_err *e,
 		ag->exit_code = code == 0 || code == IST_ERR_CLOSED ?
 		    EXIT_OK : EXIT_DATA;
 		ag->done = true;
+		/* From a timer callback, lws_service() would next return
+		 * only at the next event or timer (a ping, 20 s on): wake
+		 * it so that the loop sees done now. */
+		lws_cancel_service(ag->ctx);
 	}
 	if (i >= 0)
 		ag->tunnels[i] = NULL;
 	agent_tunnel_free(t);
+}
+
+/*
+ * The region for a tunnel's ist_aws: --region, else the notify's, else
+ * (NULL) AWS_REGION or the profile. With the data plane overridden
+ * (--proxy-endpoint, AWSIOT_TUNNEL_ENDPOINT) the region names nothing:
+ * the override wins over it and the agent makes no API calls. Then any
+ * valid name will do, so that the one-shot agent does not demand one.
+ */
+static const char *
+tunnel_region(const struct agent *ag, const char *notified)
+{
+	const char *env = getenv("AWSIOT_TUNNEL_ENDPOINT");
+
+	if (ag->region)
+		return ag->region;
+	if (notified)
+		return notified;
+	if ((ag->proxy_endpoint && *ag->proxy_endpoint) || (env && *env)) {
+		env = getenv("AWS_REGION");
+		if (!env || !*env)
+			env = getenv("AWS_DEFAULT_REGION");
+		return env && *env ? NULL : UNUSED_REGION;
+	}
+	return NULL;
 }
 
 /* Starts a tunnel with token, for region (NULL: --region / default). */
@@ -187,7 +226,7 @@ start_tunnel(struct agent *ag, const char *token, const char *region,
 		return ist_err_set(e, IST_ERR_TOOBIG, "already %d tunnels "
 		    "open; ignoring this one", MAX_TUNNELS);
 	memset(&ao, 0, sizeof(ao));
-	ao.region = ag->region ? ag->region : region;
+	ao.region = tunnel_region(ag, region);
 	ao.proxy_endpoint = ag->proxy_endpoint;
 	ao.ca_file = ag->ca_file;
 	r = ist_aws_new(&a, &ao, e);
@@ -210,70 +249,21 @@ out:
 	return r;
 }
 
-static bool
-valid_region(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "0123456789-") == n;
-}
-
 static void
 handle_notify(struct agent *ag, const void *payload, int len)
 {
-	cJSON *j = NULL, *tok, *mode, *region, *svcs;
+	struct agent_notify n;
 	struct ist_err e;
 
-	if (len <= 0 || len > NOTIFY_MAX) {
-		ist_error("tunnel notify: ignored a payload of %d bytes", len);
+	ist_err_clear(&e);
+	if (len < 0 || agent_notify_parse(payload, (size_t)len, &n, &e) < 0) {
+		ist_error("tunnel notify: %s", len < 0 ? "bad length" : e.msg);
 		return;
 	}
-	j = cJSON_ParseWithLength(payload, (size_t)len);
-	if (!j || !cJSON_IsObject(j)) {
-		ist_error("tunnel notify: ignored a payload that is not a "
-		    "JSON object");
-		goto out;
-	}
-	tok = cJSON_GetObjectItemCaseSensitive(j, "clientAccessToken");
-	mode = cJSON_GetObjectItemCaseSensitive(j, "clientMode");
-	region = cJSON_GetObjectItemCaseSensitive(j, "region");
-	svcs = cJSON_GetObjectItemCaseSensitive(j, "services");
-	if (!cJSON_IsString(tok) || !*tok->valuestring) {
-		ist_error("tunnel notify: no clientAccessToken; ignored");
-		goto out;
-	}
-	if (!cJSON_IsString(mode) ||
-	    strcmp(mode->valuestring, "destination") != 0) {
-		ist_error("tunnel notify: clientMode is not \"destination\"; "
-		    "ignored");
-		goto out;
-	}
-	if (region && (!cJSON_IsString(region) ||
-	    !valid_region(region->valuestring))) {
-		ist_error("tunnel notify: bad region; ignored");
-		goto out;
-	}
-	if (cJSON_IsArray(svcs)) {
-		cJSON *s;
-
-		cJSON_ArrayForEach(s, svcs)
-			if (cJSON_IsString(s))
-				ist_verbose("tunnel notify: service %s",
-				    s->valuestring);
-	}
 	ist_err_clear(&e);
-	if (start_tunnel(ag, tok->valuestring,
-	    region ? region->valuestring : NULL, &e) < 0)
+	if (start_tunnel(ag, n.token, n.region, &e) < 0)
 		ist_error("tunnel notify: %s", e.msg);
-out:
-	if (j) {
-		tok = cJSON_GetObjectItemCaseSensitive(j, "clientAccessToken");
-		if (cJSON_IsString(tok))
-			OPENSSL_cleanse(tok->valuestring,
-			    strlen(tok->valuestring));
-		cJSON_Delete(j);
-	}
+	agent_notify_free(&n);
 }
 
 /* What went wrong with the broker, with a hint when TLS is in play. */
@@ -297,8 +287,12 @@ mqtt_on_connect(struct mosquitto *m, void *ud, int rc)
 	struct agent *ag = ud;
 
 	if (rc) {
-		ist_error("MQTT broker %s:%d refused the connection: %s",
-		    ag->mqtt_host, ag->mqtt_port, mosquitto_connack_string(rc));
+		/* MQTT v5: rc is a reason code. */
+		ist_error("MQTT broker %s:%d refused the connection: %s%s",
+		    ag->mqtt_host, ag->mqtt_port, mosquitto_reason_string(rc),
+		    rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ? " (the agent "
+		    "speaks MQTT 5, as AWS IoT Core and mosquitto 1.6+ do)" :
+		    "");
 		return;
 	}
 	ag->mqtt_up = true;
@@ -399,6 +393,7 @@ mqtt_poll_cb(lws_sorted_usec_list_t *sul)
 static int
 mqtt_start(struct agent *ag, struct ist_err *e)
 {
+	mosquitto_property *props = NULL;
 	int rc;
 	bool tls = ag->mqtt_cert || ag->mqtt_key || ag->mqtt_ca;
 
@@ -432,7 +427,19 @@ mqtt_start(struct agent *ag, struct ist_err *e)
 	mosquitto_disconnect_callback_set(ag->mosq, mqtt_on_disconnect);
 	mosquitto_message_callback_set(ag->mosq, mqtt_on_message);
 	mosquitto_subscribe_callback_set(ag->mosq, mqtt_on_subscribe);
-	rc = mosquitto_connect(ag->mosq, ag->mqtt_host, ag->mqtt_port, 60);
+	/* MQTT v5 for its Maximum Packet Size (see MQTT_MAX_PACKET); the
+	 * properties are kept by libmosquitto for every reconnect. */
+	rc = mosquitto_int_option(ag->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    MQTT_PROTOCOL_V5);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_property_add_int32(&props,
+		    MQTT_PROP_MAXIMUM_PACKET_SIZE, MQTT_MAX_PACKET);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return ist_err_set(e, IST_ERR_NOMEM, "MQTT setup: %s",
+		    mosquitto_strerror(rc));
+	rc = mosquitto_connect_bind_v5(ag->mosq, ag->mqtt_host, ag->mqtt_port,
+	    60, NULL, props);
+	mosquitto_property_free_all(&props);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* Not fatal: a device often boots before its network. */
 		mqtt_error(ag, rc, "will keep trying");
@@ -572,7 +579,7 @@ main(int argc, char **argv)
 	/* HTTPS_PROXY / NO_PROXY for the data plane, when the endpoint is
 	 * known before any notify (--region, AWS_REGION, a profile). */
 	memset(&ao, 0, sizeof(ao));
-	ao.region = ag.region;
+	ao.region = tunnel_region(&ag, NULL);
 	ao.proxy_endpoint = ag.proxy_endpoint;
 	ao.ca_file = ag.ca_file;
 	ist_err_clear(&e2);

@@ -778,8 +778,15 @@ ist_hooks_close(struct ist_hooks *h)
 {
 	if (!h)
 		return;
-	if (h->L)
+	/* lua_close runs the pending finalizers: they get a time limit of
+	 * their own (world_lua runs each in a coroutine, which the count
+	 * hook reaches). */
+	if (h->L) {
+		set_deadline(h);
+		lua_sethook(h->L, l_hook, LUA_MASKCOUNT | LUA_MASKRET,
+		    HOOK_COUNT);
 		lua_close(h->L);
+	}
 	free(h->path);
 	free(h->chunkname);
 	free(h);

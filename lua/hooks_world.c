@@ -189,6 +189,39 @@ static const char world_lua[] =
 "end\n"
 "debug.sethook = function()\n"
 "  error('debug.sethook is not available to hooks', 2)\n"
+"end\n"
+/*
+ * Lua runs __gc finalizers with debug hooks off on the collecting
+ * thread, so the time limit never fires in one and a finalizer that
+ * loops hangs the program. A coroutine has hooks of its own (copied
+ * from its creator): each finalizer a script sets is run in a fresh
+ * one, under the limit. Its errors (the limit included) go to stderr.
+ */
+"local rawget, rawset, type = rawget, rawset, type\n"
+"local create, resume = coroutine.create, coroutine.resume\n"
+"local setmt, dsetmt = setmetatable, debug.setmetatable\n"
+"local bounded = setmt({}, {__mode = 'k'})\n"
+"local function bound_gc(mt)\n"
+"  if type(mt) ~= 'table' then return end\n"
+"  local gc = rawget(mt, '__gc')\n"
+"  if type(gc) ~= 'function' or bounded[gc] then return end\n"
+"  local function run(o)\n"
+"    local ok, err = resume(create(gc), o)\n"
+"    if not ok then\n"
+"      pcall(stderr.write, stderr, 'iot-ssh-proxy: hooks: a __gc ' ..\n"
+"        'finalizer failed: ' .. tostring(err) .. '\\n')\n"
+"    end\n"
+"  end\n"
+"  bounded[run] = true\n"
+"  rawset(mt, '__gc', run)\n"
+"end\n"
+"setmetatable = function(t, mt)\n"
+"  bound_gc(mt)\n"
+"  return setmt(t, mt)\n"
+"end\n"
+"debug.setmetatable = function(v, mt)\n"
+"  bound_gc(mt)\n"
+"  return dsetmt(v, mt)\n"
 "end\n";
 
 int

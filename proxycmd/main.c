@@ -40,6 +40,7 @@
 #include "ist/session.h"
 #include "ist/ws.h"
 #include "stdio_pump.h"
+#include "tags.h"
 
 #define PROG "iot-ssh-proxy"
 #define PROGRESS_AFTER_MS 2000
@@ -613,28 +614,15 @@ handle_signal(struct proxy *p)
 static int
 add_tag(struct opts *o, const char *arg)
 {
-	const char *eq = strchr(arg, '=');
-	cJSON *t;
-	char key[129];
-	size_t n;
+	struct ist_err e;
 
-	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(key)) {
-		fprintf(stderr, PROG ": --tag %s: expected KEY=VALUE\n", arg);
+	ist_err_clear(&e);
+	if (proxy_tag_add(&o->tags, arg, &e) < 0) {
+		/* The value may be a secret someone typed by mistake: not
+		 * quoted back. */
+		fprintf(stderr, PROG ": --tag: %s\n", e.msg);
 		return -1;
 	}
-	n = (size_t)(eq - arg);
-	memcpy(key, arg, n);
-	key[n] = '\0';
-	if (!o->tags)
-		o->tags = cJSON_CreateArray();
-	t = cJSON_CreateObject();
-	if (!o->tags || !t || !cJSON_AddStringToObject(t, "key", key) ||
-	    !cJSON_AddStringToObject(t, "value", eq + 1)) {
-		cJSON_Delete(t);
-		fprintf(stderr, PROG ": out of memory\n");
-		return -1;
-	}
-	cJSON_AddItemToArray(o->tags, t);
 	return 0;
 }
 

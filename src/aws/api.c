@@ -659,6 +659,31 @@ take_tokens(const char *op, cJSON *resp, struct ist_tunnel_tokens *out,
 	return 0;
 }
 
+int
+aws_api_answer(const char *op, long status, const char *body,
+    struct ist_err *e)
+{
+	struct ist_tunnel_tokens tok;
+	bool retry, open = strcmp(op, "OpenTunnel") == 0;
+	cJSON *resp;
+	int r = 0;
+
+	if (status < 200 || status >= 300)
+		return service_error(op, NULL, false, status, body, &retry, e);
+	resp = cJSON_Parse(body);
+	if (!resp)
+		return ist_err_set(e, IST_ERR_AWS, "%s: the answer is not JSON",
+		    op);
+	memset(&tok, 0, sizeof(tok));
+	if (open || strcmp(op, "RotateTunnelAccessToken") == 0)
+		r = take_tokens(op, resp, &tok, open, e);
+	if (r == 0 && tok.tunnel_id)
+		r = ist_api_check_tunnel_id(op, tok.tunnel_id, e);
+	ist_tunnel_tokens_clear(&tok);
+	cJSON_Delete(resp);
+	return r;
+}
+
 void
 ist_tunnel_tokens_clear(struct ist_tunnel_tokens *t)
 {

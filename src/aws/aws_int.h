@@ -283,4 +283,17 @@ const struct ist_endpoint *aws_api_ep(const struct ist_aws *a);
 /* Parses an ISO 8601 UTC time as the credential sources give it. */
 int aws_parse_time(const char *s, time_t *out);
 
+/*
+ * The parsers of peer answers, for fuzz/fuzz_api.c. aws_api_answer: what
+ * api.c makes of one answer to op (2xx: the JSON and, for OpenTunnel and
+ * RotateTunnelAccessToken, its tokens and tunnel id; else the service
+ * error); returns its code. aws_creds_parse_json (creds.c): the JSON of
+ * credential_process (want_version) and of the container and IMDS
+ * endpoints, into c.
+ */
+int aws_api_answer(const char *op, long status, const char *body,
+    struct ist_err *e);
+int aws_creds_parse_json(struct ist_creds *c, const char *text,
+    bool want_version, const char *what, struct ist_err *e);
+
 #endif

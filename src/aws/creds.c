@@ -296,8 +296,8 @@ read_child(int fd, pid_t pid, const struct timespec *startp,
  * key set, the container and IMDS answers: AccessKeyId, SecretAccessKey,
  * Token or SessionToken, Expiration. Never quotes the text back.
  */
-static int
-parse_creds_json(struct ist_creds *c, const char *text, bool want_version,
+int
+aws_creds_parse_json(struct ist_creds *c, const char *text, bool want_version,
     const char *what, struct ist_err *e)
 {
 	cJSON *j = cJSON_Parse(text);
@@ -435,7 +435,7 @@ run_process(struct ist_creds *c, const char *cmd, const char *profile,
 		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		goto out;
 	}
-	r = parse_creds_json(c, out.s ? out.s : "", true, what, e);
+	r = aws_creds_parse_json(c, out.s ? out.s : "", true, what, e);
 	if (r == 0)
 		snprintf(c->source, sizeof(c->source), "credential_process "
 		    "(%.60s)", profile);
@@ -599,7 +599,7 @@ from_container(struct ist_creds *c, struct ist_err *e)
 		    "%s answered HTTP %ld", url.s, rs.status);
 		goto out;
 	}
-	r = parse_creds_json(c, rs.body, false, "container credentials", e);
+	r = aws_creds_parse_json(c, rs.body, false, "container credentials", e);
 	if (r == 0)
 		snprintf(c->source, sizeof(c->source), "container credentials");
 out:
@@ -726,7 +726,7 @@ from_imds(struct ist_creds *c, struct dstr *tried, struct ist_err *e)
 		}
 		cJSON_Delete(j);
 	}
-	r = parse_creds_json(c, rs.body, false, "EC2 instance metadata", e);
+	r = aws_creds_parse_json(c, rs.body, false, "EC2 instance metadata", e);
 	if (r == 0) {
 		snprintf(c->source, sizeof(c->source), "EC2 instance metadata "
 		    "(role %.60s)", role);

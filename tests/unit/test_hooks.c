@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -656,6 +658,97 @@ test_runaway_loop(void **state)
 	assert_contains(f->e.msg, "time limit");
 }
 
+/*
+ * Runs fn(f) in a child; fails unless the child ends well within secs (a
+ * deadline: a hang here used to last for ever).
+ */
+static void
+in_child_within(struct fx *f, void (*fn)(struct fx *), int secs)
+{
+	pid_t pid = fork();
+	int st = 0, i;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(f);
+		_exit(0);
+	}
+	for (i = 0; i < secs * 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	if (i == secs * 10) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("still running after %d s", secs);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+close_hooks(struct fx *f)
+{
+	ist_hooks_close(f->h);
+	f->h = NULL;
+}
+
+static void
+resolve_then_close(struct fx *f)
+{
+	(void)ist_hooks_on_resolve(f->h, &f->t, &f->e);
+	close_hooks(f);
+}
+
+/*
+ * Bug "a __gc finalizer that loops hangs the proxy for ever": Lua runs
+ * finalizers with debug hooks off, so the time limit never fired in one,
+ * neither at lua_close nor in a collection during a hook call. Now each
+ * finalizer a script sets runs under the limit, and nothing a script
+ * does makes a hook call or closing the hooks hang.
+ */
+static void
+test_bug_gc_finalizer_loops(void **state)
+{
+	struct fx *f = *state;
+	char script[512];
+
+	/* Set at the top level, due at close. */
+	load_ok_lim(f, "keep = setmetatable({}, {__gc = function()\n"
+	    "  while true do end end})\n"
+	    "debug.setmetatable({}, {__gc = function()\n"
+	    "  while true do end end})\n", 200);
+	in_child_within(f, close_hooks, 10);
+
+	/* In a hook, with a collection forced while it is due. */
+	load_ok_lim(f, "function on_resolve(t)\n"
+	    "  setmetatable({}, {__gc = function()\n"
+	    "    while true do end end})\n"
+	    "  collectgarbage()\n"
+	    "end\n", 200);
+	in_child_within(f, resolve_then_close, 10);
+
+	/* A finalizer that ends still runs, with its object, once even
+	 * when its metatable is used twice. */
+	snprintf(script, sizeof(script),
+	    "local mt = {__gc = function(o)\n"
+	    "  local f = io.open('%s/gc.txt', 'a')\n"
+	    "  f:write(o.name, '\\n')\n"
+	    "  f:close()\n"
+	    "end}\n"
+	    "function on_resolve(t)\n"
+	    "  setmetatable({name = 'one'}, mt)\n"
+	    "  setmetatable({name = 'two'}, mt)\n"
+	    "  collectgarbage()\n"
+	    "end\n", f->dir);
+	load_ok(f, script);
+	assert_int_equal(ist_hooks_on_resolve(f->h, &f->t, &f->e), 0);
+	snprintf(script, sizeof(script), "%s/gc.txt", f->dir);
+	assert_true(strcmp(read_text(script), "two\none\n") == 0 ||
+	    strcmp(read_text(script), "one\ntwo\n") == 0);
+}
+
 static void
 test_runaway_alloc(void **state)
 {
@@ -1261,6 +1354,7 @@ main(void)
 		T(test_open_returns_new_table),
 		T(test_open_refused_request),
 		T(test_open_unconvertible),
+		T(test_bug_gc_finalizer_loops),
 		T(test_runaway_loop),
 		T(test_runaway_alloc),
 		T(test_default_limits),
