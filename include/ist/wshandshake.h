@@ -119,11 +119,14 @@ void ist_wshandshake_response_free(struct ist_wshandshake_response *r);
  *    when none was offered), no Sec-WebSocket-Extensions (none offered);
  *  - IST_ERR_NET: the head is complete and its status is not 101 (a
  *    refusal; e names the status and reason phrase). The status and the
- *    headers can be read: a caller retries on 5xx, not on 4xx;
- *  - IST_ERR_PROTO: not an HTTP/1.1 answer (an HTTP/0.9 reply, another
- *    version, garbage: e quotes the start of it, made printable), a bad
- *    status line or header line, a 101 that fails a check above (e names
- *    the header and what was wrong with it), or a 1xx other than 101;
+ *    headers can be read: a caller retries on 5xx, not on 4xx.
+ *    A refusal in HTTP/1.0 (or 1.x) counts too: such servers exist
+ *    (lws's own, some proxies) and their status is worth reading;
+ *  - IST_ERR_PROTO: not an HTTP/1.x answer (an HTTP/0.9 reply, HTTP/2,
+ *    garbage: e quotes the start of it, made printable), a 101 in any
+ *    version but HTTP/1.1, a bad status line or header line, a 101 that
+ *    fails a check above (e names the header and what was wrong with
+ *    it), or a 1xx other than 101;
  *  - IST_ERR_TOOBIG: the head is over max_head, or has more than
  *    IST_WSHANDSHAKE_MAX_HEADERS headers, before it ended.
  * After a result other than 0, later calls return the same result and

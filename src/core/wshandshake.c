@@ -694,7 +694,7 @@ ist_wshandshake_response_free(struct ist_wshandshake_response *r)
 	r->mem.free(r, r->mem.ud);
 }
 
-/* "HTTP/1.1 SP 3DIGIT SP reason" (the SP before an empty reason may be
+/* "HTTP/1.x SP 3DIGIT SP reason" (the SP before an empty reason may be
  * missing: RFC 9112 4 asks recipients to accept that). */
 static int
 parse_status(struct ist_wshandshake_response *r, struct ist_err *e)
@@ -702,7 +702,8 @@ parse_status(struct ist_wshandshake_response *r, struct ist_err *e)
 	char *l = r->head.line1, q[200];
 	int st;
 
-	if (strncmp(l, "HTTP/1.1 ", 9) != 0) {
+	if (strncmp(l, "HTTP/1.", 7) != 0 || l[7] < '0' || l[7] > '9' ||
+	    l[8] != ' ') {
 		quote(q, sizeof(q), l, strlen(l));
 		return head_fail(&r->head, IST_ERR_PROTO, e, "the server "
 		    "answered the WebSocket handshake with \"%s\", not an "
@@ -718,6 +719,12 @@ parse_status(struct ist_wshandshake_response *r, struct ist_err *e)
 	st = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
 	r->status = st;
 	r->reason = l[12] ? l + 13 : "";
+	/* An HTTP/1.0 server (lws's own, some proxies) may still refuse
+	 * with a status worth reading; it can never upgrade. */
+	if (l[7] != '1' && st == 101)
+		return head_fail(&r->head, IST_ERR_PROTO, e, "the server "
+		    "answered the WebSocket handshake with a 101 in HTTP/1.%c "
+		    "(an upgrade needs HTTP/1.1)", l[7]);
 	return 0;
 }
 

@@ -37,6 +37,10 @@ struct tr {
 
 static void
 tr_put(struct tr *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+tr_put(struct tr *t, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
