@@ -121,21 +121,6 @@ on_signal(int sig)
 		lws_cancel_service(signal_ctx);
 }
 
-/*
- * Takes the token out of the environment: wiped in place first, so that
- * /proc/PID/environ (the block the process started with) shows it no
- * more, then unset, so that no child inherits it.
- */
-static void
-forget_env_token(void)
-{
-	char *v = getenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
-
-	if (v)
-		OPENSSL_cleanse(v, strlen(v));
-	(void)unsetenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
-}
-
 static void
 syslog_hook(int level, const char *msg, void *ud)
 {
@@ -574,7 +559,7 @@ main(int argc, char **argv)
 		}
 	}
 	/* Read (or not needed): no child may inherit a token. */
-	forget_env_token();
+	ist_ws_forget_env_token();
 
 	/* HTTPS_PROXY / NO_PROXY for the data plane, when the endpoint is
 	 * known before any notify (--region, AWS_REGION, a profile). */

@@ -290,8 +290,8 @@ char *emu_api_error(const char *type, const char *fmt, ...)
 
 /* conn.c */
 extern const struct lws_protocols emu_conn_protocol;
-/* Asks for a WRITEABLE callback of c (from anywhere: deferred when lws
- * would lose it). */
+/* Asks for a WRITEABLE callback of c (also from inside one: on a
+ * raw-skt connection lws 4.1.6 keeps that request, unlike BUG A). */
 void emu_conn_want_write(struct emu_conn *c);
 /* Writes len bytes on c's connection; 0 or -1 (then close it). */
 int emu_conn_write(struct emu_conn *c, uint8_t *buf, size_t len);

@@ -183,21 +183,6 @@ on_signal(int sig)
 		lws_cancel_service(signal_ctx);
 }
 
-/*
- * Takes the token out of the environment: wiped in place first, so that
- * /proc/PID/environ (the block the process started with) shows it no
- * more, then unset, so that no child inherits it.
- */
-static void
-forget_env_token(void)
-{
-	char *v = getenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
-
-	if (v)
-		OPENSSL_cleanse(v, strlen(v));
-	(void)unsetenv("AWSIOT_TUNNEL_ACCESS_TOKEN");
-}
-
 static long
 ms_since(const struct timespec *t0)
 {
@@ -1107,7 +1092,7 @@ main(int argc, char **argv)
 		r = ist_ws_read_token(p.o.token_file, &token, &e);
 	else
 		r = 0;
-	forget_env_token();
+	ist_ws_forget_env_token();
 	if (r < 0) {
 		set_exit(&p, EXIT_USAGE, "error", e.msg);
 		goto out;

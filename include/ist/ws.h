@@ -143,4 +143,11 @@ void ist_ws_close(struct ist_ws *ws);
  */
 int ist_ws_read_token(const char *path, char **out, struct ist_err *e);
 
+/*
+ * Wipes and unsets AWSIOT_TUNNEL_ACCESS_TOKEN, so that no child (hooks,
+ * credential_process) inherits it and /proc no longer shows it: call it
+ * once the token is read, before anything can start a child.
+ */
+void ist_ws_forget_env_token(void);
+
 #endif

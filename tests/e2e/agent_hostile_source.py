@@ -16,7 +16,7 @@ from tunnel_client import (DATA, STREAM_START, STREAM_RESET,  # noqa: E402
                            encode)
 
 
-def banner_on(ws, stream, conn, limit=400):
+def banner_on(ws, stream, conn, limit=20000):
     for _ in range(limit):
         m = ws.recv_msgs(1, timeout=60)[0]
         if m["type"] == DATA and m["streamId"] == stream and \
