@@ -3,7 +3,8 @@
 
     connect_proxy.py MODE LOG
 
-Prints "listening PORT" on stdout. MODE:
+Prints "listening PORT" on stdout (and creates LOG). MODE:
+  plain   an ordinary proxy
   split   "HTTP/1.1 200 " and the rest of the answer in two TCP segments
           (lws 4.1.6's own CONNECT broke TLS on that)
   407     "HTTP/1.1 407 Proxy Authentication Required"
@@ -45,6 +46,10 @@ def serve(c, mode, logf):
              for ln in head.split("\r\n")]
     with open(logf, "a") as f:
         f.write(" | ".join(lines) + "\n")
+    method = lines[0].split()[0] if lines[0] else ""
+    if method != "CONNECT":
+        c.sendall(b"HTTP/1.1 405 no\r\n\r\n")
+        return
     if mode == "407":
         c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                   b"Content-Length: 0\r\n\r\n")
@@ -53,9 +58,12 @@ def serve(c, mode, logf):
         return
     host, port = lines[0].split()[1].rsplit(":", 1)
     u = socket.create_connection((host.strip("[]"), int(port)))
-    c.sendall(b"HTTP/1.1 200 ")
-    time.sleep(0.3)
-    c.sendall(b"Connection established\r\n\r\n")
+    if mode == "split":
+        c.sendall(b"HTTP/1.1 200 ")
+        time.sleep(0.3)
+        c.sendall(b"Connection established\r\n\r\n")
+    else:
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
     threading.Thread(target=pipe, args=(c, u), daemon=True).start()
     pipe(u, c)
 
