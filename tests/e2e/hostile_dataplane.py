@@ -22,6 +22,7 @@ Frame modes, after a valid 101 (and SERVICE_IDS with --service-ids):
                   many of them as the client takes: N <= 131076 carries
                   valid (stale) tunnel messages and a close 1000 follows
   hold            nothing more (a quiet, healthy tunnel)
+  ping            a ping with 5 bytes, then (after the pong) a close 1000
   masked rsv op3 cont close1 ping200 len63 text
 """
 import argparse
@@ -233,6 +234,14 @@ def serve(c, a, mode):
             log("sent about %d payload bytes" % sent)
             s.settimeout(None)
             client_frames(s, rest)
+            return
+        if m == "ping":
+            s.sendall(header(9, 5) + b"hello")
+            log("sent ping")
+            time.sleep(1)
+            s.sendall(header(8, 2) + struct.pack(">H", 1000))
+            log("sent close 1000")
+            time.sleep(2)
             return
         if m == "hold":
             log("holding")

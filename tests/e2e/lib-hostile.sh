@@ -8,6 +8,9 @@
 #   hostile_proxy MODE [PROXY ARGS]   runs the proxy against MODE: RC,
 #                             ERR (its stderr); stdin stays open
 #   hostile_agent MODE [AGENT ARGS]   the one-shot agent: RC, ERR
+#   check_big_frames proxy|agent RC   one frame of each size to the
+#                             program; RC: its exit status when the
+#                             service closes normally (6 proxy, 0 agent)
 
 start_hostile() {
 	local mode=$1
@@ -66,4 +69,26 @@ hostile_agent() {
 		< /dev/null > /dev/null 2> "$T/agent.err" || RC=$?
 	ERR=$(cat "$T/agent.err")
 	stop_hostile
+}
+
+check_big_frames() {
+	local prog=$1 closed_rc=$2 n
+	HOSTILE_ARGS=(--service-ids)
+	for n in 65537 131076; do
+		"hostile_$prog" "big:$n"
+		# Valid (stale) messages, then a close 1000.
+		assert_eq "$RC" "$closed_rc" "exit status, frame of $n bytes"
+		assert_not_contains "$ERR" "over 131076" "message ($n)"
+		assert_contains "$ERR" "closed the WebSocket (status 1000)" \
+			"message ($n)"
+	done
+	for n in 131077 1048576 4194304 9223372036854775807; do
+		"hostile_$prog" "big:$n"
+		assert_eq "$RC" 5 "exit status, frame of $n bytes"
+		assert_contains "$ERR" \
+			"WebSocket frame of $n bytes, over the 131076-byte limit" \
+			"message ($n)"
+		assert_contains "$(cat "$HOSTILE_LOG")" "client close 1009" \
+			"close code ($n)"
+	done
 }

@@ -9,20 +9,5 @@
 . "$(dirname "$0")/lib-hostile.sh"
 
 make_ca
-HOSTILE_ARGS=(--service-ids)
-for n in 65537 131076; do
-	hostile_proxy "big:$n"
-	# Valid (stale) messages, then a close 1000: the tunnel closed.
-	assert_eq "$RC" 6 "exit status, frame of $n bytes"
-	assert_not_contains "$ERR" "over 131076" "message ($n)"
-	assert_contains "$ERR" "closed the WebSocket (status 1000)" "message ($n)"
-done
-for n in 131077 1048576 4194304 9223372036854775807; do
-	hostile_proxy "big:$n"
-	assert_eq "$RC" 5 "exit status, frame of $n bytes"
-	assert_contains "$ERR" "WebSocket frame of $n bytes, over the 131076-byte limit" \
-		"message ($n)"
-	assert_contains "$(cat "$HOSTILE_LOG")" "client close 1009" \
-		"close code ($n)"
-done
+check_big_frames proxy 6
 echo "ok"

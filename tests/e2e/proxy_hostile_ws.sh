@@ -37,6 +37,11 @@ check subprotocol \
 assert_eq "$(grep -c '^request ' "$HOSTILE_LOG")" 1 "attempts (subprotocol)"
 check http09 "which is not HTTP/1.1" ""
 assert_eq "$(grep -c '^request ' "$HOSTILE_LOG")" 1 "attempts (HTTP/0.9)"
+# A ping is answered with its payload; a close 1000 is the tunnel closed.
+hostile_proxy ping
+assert_eq "$RC" 6 "exit status (ping, then close 1000)"
+assert_contains "$(cat "$HOSTILE_LOG")" "client pong 5" "pong"
+assert_contains "$(cat "$HOSTILE_LOG")" "client close 1000" "close echoed"
 # The request carried our headers and no Origin.
 assert_contains "$(cat "$HOSTILE_LOG")" "header access-token present" "request"
 assert_contains "$(cat "$HOSTILE_LOG")" "header client-token present" "request"

@@ -11,56 +11,10 @@ start_sshd
 start_mosquitto
 start_emulator --mqtt "127.0.0.1:$MQTT_PORT"
 write_ssh_config
-PROXY_PORT=$(free_port)
-bg "$IST_PY" -c 'import socket, sys, threading
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-def serve(c):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = c.recv(4096)
-        if not d:
-            return
-        buf += d
-    line = buf.split(b"\r\n", 1)[0].decode()
-    with open(sys.argv[2], "a") as f:
-        f.write(buf.decode(errors="replace").replace("\r\n", " | ") + "\n")
-    method, target = line.split()[:2]
-    if method != "CONNECT":
-        c.sendall(b"HTTP/1.1 405 no\r\n\r\n")
-        return
-    host, port = target.rsplit(":", 1)
-    u = socket.create_connection((host, int(port)))
-    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
-    pipe(u, c)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(16)
-open(sys.argv[2], "a").close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()' \
-	"$PROXY_PORT" "$T/connects.log"
-i=0
-while [ ! -e "$T/connects.log" ]; do
-	i=$((i + 1))
-	[ "$i" -lt 600 ] || fail "the CONNECT proxy did not start"
-	sleep 0.1
-done
+bg "$IST_PY" "$IST_SRC/tests/e2e/connect_proxy.py" plain "$T/connects.log" \
+	> "$T/cproxy.out"
+wait_for "$T/cproxy.out" listening 30
+PROXY_PORT=$(sed -n 's/^listening //p' "$T/cproxy.out")
 
 HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY= http_proxy=http://127.0.0.1:1 \
 	start_agent kiosk-17 --region us-east-1
