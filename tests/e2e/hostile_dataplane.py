@@ -111,6 +111,7 @@ def read_head(s):
 def client_frames(s, rest):
     """Logs what the client sends after the upgrade (masked frames)."""
     buf = rest
+    log("reading client frames")
     try:
         while True:
             while len(buf) < 2:
@@ -129,6 +130,7 @@ def client_frames(s, rest):
             while len(buf) < hl:
                 d = s.recv(65536)
                 if not d:
+                    log("client closed the connection")
                     return
                 buf += d
             if n == 126:
@@ -138,6 +140,7 @@ def client_frames(s, rest):
             while len(buf) < hl + n:
                 d = s.recv(65536)
                 if not d:
+                    log("client closed the connection")
                     return
                 buf += d
             op = buf[0] & 0x0F

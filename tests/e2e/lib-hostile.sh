@@ -25,6 +25,20 @@ start_hostile() {
 	HOSTILE_PORT=$(sed -n 's/^listening //p' "$T/hostile.out")
 }
 
+# After an upgrade the server logs how the client's side ended ("client
+# close N", ...) from its own thread: give it that moment (10 s at most)
+# before the kill, or a loaded machine loses the line a test asserts.
+_hostile_client_end() {
+	local i=0
+	grep -q '^reading client frames' "$HOSTILE_LOG" 2>/dev/null || return 0
+	while [ "$i" -lt 100 ] && ! grep -qE \
+	    'client close|client closed|client connection error' \
+	    "$HOSTILE_LOG" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
 stop_hostile() {
 	kill "$HOSTILE_PID" 2>/dev/null || true
 	wait "$HOSTILE_PID" 2>/dev/null || true
@@ -54,6 +68,7 @@ hostile_proxy() {
 		--proxy-endpoint "127.0.0.1:$HOSTILE_PORT" "$@" kiosk-17 \
 		< "$T/stdin.fifo" > "$T/proxy.out" 2> "$T/proxy.err" || RC=$?
 	ERR=$(cat "$T/proxy.err")
+	_hostile_client_end
 	stop_hostile
 }
 
@@ -68,6 +83,7 @@ hostile_agent() {
 		--proxy-endpoint "127.0.0.1:$HOSTILE_PORT" "$@" \
 		< /dev/null > /dev/null 2> "$T/agent.err" || RC=$?
 	ERR=$(cat "$T/agent.err")
+	_hostile_client_end
 	stop_hostile
 }
 
