@@ -123,8 +123,13 @@ assert_eq "$(last_proxy_rc)" 0 "proxy exit status (slow reader)"
 [ -s "$T/hwm" ] || fail "never saw the proxy's memory use"
 hwm=$(cat "$T/hwm")
 echo "proxy peak RSS with a reader stalled for 10 s: $hwm kB"
-[ "$hwm" -lt 49152 ] ||
-	fail "proxy peak RSS $hwm kB with a stalled reader: it buffered the stream"
+# Under AddressSanitizer the shadow memory and the allocator's quarantine
+# make RSS no measure of what the proxy holds: the bound is for the
+# normal build.
+if [ "${IST_SANITIZE:-0}" != 1 ]; then
+	[ "$hwm" -lt 49152 ] ||
+		fail "proxy peak RSS $hwm kB with a stalled reader: it buffered the stream"
+fi
 
 # A bandwidth cap slows the tunnel; nothing is lost.
 head -c 1500000 /dev/urandom > "$T/blob"
