@@ -338,8 +338,9 @@ read_answer(struct htx *x, struct http_parser *p, long long dl,
 		if (r == 1) {
 			/* Nothing follows an answer we asked Connection:
 			 * close for, and nothing follows a proxy's 200. */
-			r = used == got || !p->head_only ? 0 : fail(x,
-			    IST_ERR_NET, "%s: data after the answer", doing);
+			r = used == got || !p->head_only || p->status < 200 ||
+			    p->status > 299 ? 0 : fail(x, IST_ERR_NET, "%s: "
+			    "data after the answer", doing);
 			break;
 		}
 	}
