@@ -43,7 +43,8 @@ struct htx {
 	bool via_proxy;
 	const char *target; /* path and query, from the URL */
 	char auth[1024];    /* "Basic ..." for the proxy, or "" (secret) */
-	long long deadline; /* CLOCK_MONOTONIC ms; 0: none */
+	long long start;    /* CLOCK_MONOTONIC ms */
+	long long deadline; /* 0: none */
 	long long connect_deadline;
 	int fd;
 	BIO_METHOD *bm;
@@ -102,7 +103,8 @@ wait_fd(struct htx *x, short ev, long long deadline, const char *doing)
 
 			if (left <= 0)
 				return fail(x, IST_ERR_TIMEOUT, "%s: timed "
-				    "out", doing);
+				    "out after %lld ms", doing, now_ms() -
+				    x->start);
 			ms = left > 60000 ? 60000 : (int)left;
 		}
 		n = poll(&pfd, 1, ms);
@@ -207,7 +209,7 @@ tcp_connect(struct htx *x, const struct ist_endpoint *ep)
 		return 0;
 	if (timed_out)
 		return fail(x, IST_ERR_TIMEOUT, "cannot connect to %s: no "
-		    "answer within %ld ms", hp, x->rq->connect_timeout_ms);
+		    "answer after %lld ms", hp, now_ms() - x->start);
 	return fail(x, IST_ERR_NET, "cannot connect to %s: %s", hp,
 	    strerror(err ? err : ECONNREFUSED));
 }
@@ -669,9 +671,10 @@ deadline_in(long long start, long ms)
 int
 http_do(const struct http_req *rq, struct http_resp *rs, struct ist_err *e)
 {
-	struct htx x = { .rq = rq, .fd = -1, .target = "" };
+	struct htx x = { .rq = rq, .fd = -1, .target = "",
+		.start = now_ms() };
 	struct http_parser p;
-	long long start = now_ms();
+	long long start = x.start;
 	int r;
 
 	memset(rs, 0, sizeof(*rs));

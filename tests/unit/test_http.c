@@ -592,6 +592,7 @@ test_errors(void **state)
 	assert_null(rs.body);
 	srv_stop(&s);
 	assert_non_null(strstr(e.msg, "GET http://127.0.0.1:"));
+	assert_non_null(strstr(e.msg, "reading the answer: timed out after"));
 	/* A closed port. */
 	port = s.port;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
