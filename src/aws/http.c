@@ -473,8 +473,9 @@ tls_start(struct htx *x)
 	if (!x->ctx)
 		return fail(x, IST_ERR_NOMEM, "cannot make a TLS context");
 	SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
+	/* Answers carry credentials: no plaintext left in its buffers. */
 	SSL_CTX_set_options(x->ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_verify(x->ctx, SSL_VERIFY_PEER, NULL);
 	/* The hashed directory: each issuer is read when looked up. */
 	if (!dir || !*dir)
