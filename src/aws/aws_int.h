@@ -122,6 +122,10 @@ int aws_parse_url(const char *url, const char *plain, const char *tls_scheme,
     bool bare_ok, const char *what, struct ist_endpoint *ep,
     struct ist_err *e);
 
+/* sigv4.c: percent-decodes p[0..n) into a new string (NULL: no
+ * memory); a bad escape stays as is. */
+char *aws_uri_decode(const char *p, size_t n);
+
 /*
  * httpresp.c: an HTTP/1.1 response parser without I/O, for http.c (and
  * the unit tests and fuzzer). Feed it the bytes as they come; it skips

@@ -352,43 +352,16 @@ read_answer(struct htx *x, struct http_parser *p, long long dl,
 
 /* ---- the proxy ----------------------------------------------------- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes n bytes of s onto d (user info is URL-encoded). */
-static void
-add_decoded(struct dstr *d, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			dstr_addc(d, (char)(hi * 16 + lo));
-			i += 2;
-		} else {
-			dstr_addc(d, s[i]);
-		}
-	}
-}
-
 /* rq->proxy, "[user:pass@]host:port": x->via and x->auth. */
 static int
 parse_proxy(struct htx *x, struct ist_err *e)
 {
 	const char *px = x->rq->proxy, *at = strrchr(px, '@');
 	const char *hp = at ? at + 1 : px, *colon;
+	char *user, *pass;
 	struct dstr up;
 	unsigned char *raw;
+	bool nomem;
 	int r;
 
 	r = aws_parse_url(hp, "http", "https", true, "the HTTPS proxy",
@@ -398,18 +371,23 @@ parse_proxy(struct htx *x, struct ist_err *e)
 	x->via_proxy = true;
 	if (!at)
 		return 0;
-	/* "user:pass" decoded, then base64 (RFC 7617). */
-	dstr_init(&up, 600);
+	/* "user:pass", each percent-decoded, then base64 (RFC 7617). */
 	colon = memchr(px, ':', (size_t)(at - px));
-	add_decoded(&up, px, colon ? (size_t)(colon - px) : (size_t)(at -
-	    px));
-	dstr_addc(&up, ':');
-	if (colon)
-		add_decoded(&up, colon + 1, (size_t)(at - colon - 1));
+	user = aws_uri_decode(px, colon ? (size_t)(colon - px) :
+	    (size_t)(at - px));
+	pass = colon ? aws_uri_decode(colon + 1, (size_t)(at - colon - 1)) :
+	    strdup("");
+	nomem = !user || !pass;
+	dstr_init(&up, 600);
+	if (!nomem)
+		dstr_addf(&up, "%s:%s", user, pass);
+	aws_free_secret(user);
+	aws_free_secret(pass);
 	raw = (unsigned char *)up.s;
-	if (!dstr_ok(&up) || up.len > 600) {
+	if (nomem || !dstr_ok(&up)) {
 		dstr_free(&up);
-		return ist_err_set(e, IST_ERR_CONFIG, "the HTTPS proxy's user "
+		return nomem ? ist_err_set(e, IST_ERR_NOMEM, "out of memory") :
+		    ist_err_set(e, IST_ERR_CONFIG, "the HTTPS proxy's user "
 		    "name and password are too long");
 	}
 	memcpy(x->auth, "Basic ", 6);
