@@ -11,7 +11,7 @@
  * (CloseTunnel) at the end, on SIGINT, SIGTERM and SIGHUP too.
  *
  * One lws loop carries the WebSocket and fds 0/1. DescribeTunnel is a
- * blocking libcurl call made from an lws timer before STREAM_START: at
+ * blocking HTTP call made from an lws timer before STREAM_START: at
  * that point stdin is not read yet and the only other work is a ping
  * every 20 s, so a call of a few hundred ms (30 s at worst, the API
  * client's cap, well inside the service's 60 s idle limit) delays nothing

@@ -6,7 +6,7 @@
 set -eu
 
 PKGS="cmake make gcc pkg-config clang libclang-rt-14-dev
-libwebsockets-dev libcurl4-openssl-dev libssl-dev libcjson-dev liblua5.4-dev
+libwebsockets-dev libssl-dev libcjson-dev liblua5.4-dev
 libprotobuf-c-dev protobuf-c-compiler libmosquitto-dev libcmocka-dev
 openssh-server openssh-client mosquitto mosquitto-clients awscli openssl
 python3 python3-botocore procps netcat-openbsd time valgrind man-db"

@@ -1,7 +1,8 @@
 /*
  * api.h: the IoT Secure Tunneling control-plane API (service
  * "iotsecuretunneling", version 2018-10-05) over AWS JSON 1.1, signed
- * with SigV4, through libcurl (docs/protocol.md section 1).
+ * with SigV4, over our HTTP/1.1 client (src/aws/http.c; docs/protocol.md
+ * section 1).
  *
  * Each call validates its input against the API model's constraints
  * first (IST_ERR_INVAL naming the field), then POSTs with at most 3

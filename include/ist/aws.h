@@ -106,7 +106,7 @@ int ist_aws_data_endpoint(const struct ist_aws *a, const char *region,
 /*
  * The HTTPS proxy to use to reach host, as "[user:pass@]host:port" (the
  * scheme stripped, the form libwebsockets' http_proxy_address and
- * libcurl's CURLOPT_PROXY take), or NULL for a direct connection (no
+ * src/aws/http.c take), or NULL for a direct connection (no
  * HTTPS_PROXY, or host matches NO_PROXY). Valid as long as a.
  */
 const char *ist_aws_proxy_for(const struct ist_aws *a, const char *host);

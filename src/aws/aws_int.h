@@ -116,7 +116,66 @@ int aws_profile_load(struct aws_profile *p, const char *opt,
 const char *aws_profile_get(const struct aws_profile *p, const char *key);
 void aws_profile_free(struct aws_profile *p);
 
-/* An HTTP exchange over libcurl (http.c). */
+/*
+ * awsconf.c's URL splitter: "scheme://host[:port][/path]" or, when the
+ * scheme is absent and bare_ok, "host[:port]". plain and tls_scheme are
+ * the accepted schemes ("http", "https"); IPv6 hosts in brackets. No
+ * query string; trailing '/' dropped from the path. what names the
+ * setting in messages. IST_ERR_CONFIG when it does not parse.
+ */
+int aws_parse_url(const char *url, const char *plain, const char *tls_scheme,
+    bool bare_ok, const char *what, struct ist_endpoint *ep,
+    struct ist_err *e);
+
+/* sigv4.c: percent-decodes p[0..n) into a new string (NULL: no
+ * memory); a bad escape stays as is. */
+char *aws_uri_decode(const char *p, size_t n);
+
+/*
+ * httpresp.c: an HTTP/1.1 response parser without I/O, for http.c (and
+ * the unit tests and fuzzer). Feed it the bytes as they come; it skips
+ * 1xx answers and reads the body by Content-Length, chunked transfer
+ * coding, or until the connection closes (http_parser_eof).
+ */
+#define HTTP_HEAD_MAX (16 * 1024) /* status line, headers and trailers */
+#define HTTP_LINE_MAX 4096	  /* one chunk-size line */
+#define HTTP_BODY_MAX (1024 * 1024)
+
+struct http_parser {
+	int state;
+	bool head_only; /* the answer to CONNECT: no body follows */
+	bool got_any;
+	bool chunked;
+	bool te_seen;
+	long status;
+	long long clen; /* Content-Length, or -1 */
+	size_t left;	/* body or chunk bytes still to come */
+	size_t head_used;
+	size_t line_len;
+	char line[HTTP_HEAD_MAX];
+	struct dstr body; /* may hold secrets: wiped by http_parser_free */
+	/* Called for each header of the final answer (not trailers). */
+	void (*on_header)(void *ud, const char *name, size_t name_len,
+	    const char *value, size_t value_len);
+	void *ud;
+};
+
+void http_parser_init(struct http_parser *p, bool head_only);
+/*
+ * Consumes up to n bytes; *used (may be NULL) gets how many, fewer than n
+ * only once the answer is complete (what follows is not its). Returns 1
+ * when complete, 0 when it wants more, or IST_ERR_NET (not HTTP),
+ * IST_ERR_TOOBIG (over a cap) or IST_ERR_NOMEM with e filled.
+ */
+int http_parser_feed(struct http_parser *p, const char *b, size_t n,
+    size_t *used, struct ist_err *e);
+/* The peer closed: 1 when that ends the answer, or IST_ERR_NET. */
+int http_parser_eof(struct http_parser *p, struct ist_err *e);
+bool http_parser_done(const struct http_parser *p);
+/* Wipes the line buffer and the body (not freed if taken). */
+void http_parser_free(struct http_parser *p);
+
+/* One HTTP/1.1 exchange over a socket and OpenSSL (http.c). */
 struct http_req {
 	const char *method; /* "GET", "PUT", "POST" */
 	const char *url;

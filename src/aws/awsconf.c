@@ -41,8 +41,8 @@ valid_host_char(unsigned char c)
  * of each pair plain and the second TLS ("http", "https"). IPv6 hosts
  * are written in brackets.
  */
-static int
-parse_url(const char *url, const char *plain, const char *tls_scheme,
+int
+aws_parse_url(const char *url, const char *plain, const char *tls_scheme,
     bool bare_ok, const char *what, struct ist_endpoint *ep,
     struct ist_err *e)
 {
@@ -159,7 +159,7 @@ resolve_api(struct ist_aws *a, const struct ist_aws_opts *o,
 		return ist_err_set(e, IST_ERR_CONFIG, "%s is over %d bytes: "
 		    "check it", what, AWS_URL_MAX);
 	if (v) {
-		r = parse_url(v, "http", "https", false, what, &ep, e);
+		r = aws_parse_url(v, "http", "https", false, what, &ep, e);
 		if (r < 0)
 			return r;
 		dstr_addf(&d, "%s://%s%s%s", ep.tls ? "https" : "http",
@@ -392,7 +392,7 @@ ist_aws_new(struct ist_aws **out, const struct ist_aws_opts *opts,
 	v = o->proxy_endpoint && *o->proxy_endpoint ? o->proxy_endpoint :
 	    aws_getenv("AWSIOT_TUNNEL_ENDPOINT");
 	if (v) {
-		r = parse_url(v, "ws", "wss", true, o->proxy_endpoint &&
+		r = aws_parse_url(v, "ws", "wss", true, o->proxy_endpoint &&
 		    *o->proxy_endpoint ? "proxy_endpoint option" :
 		    "AWSIOT_TUNNEL_ENDPOINT", &ep, e);
 		if (r < 0 || (r = set_str(&a->data_override, v, e)) < 0)
@@ -481,7 +481,7 @@ ist_aws_data_endpoint(const struct ist_aws *a, const char *region,
 	int n;
 
 	if (a->data_override)
-		return parse_url(a->data_override, "ws", "wss", true,
+		return aws_parse_url(a->data_override, "ws", "wss", true,
 		    "data-plane endpoint", out, e);
 	if (!region)
 		region = a->region;

@@ -98,9 +98,8 @@ hexval(char c)
 	return -1;
 }
 
-/* Percent-decodes p[0..n) into a new string; a bad escape stays as is. */
-static char *
-uri_decode(const char *p, size_t n)
+char *
+aws_uri_decode(const char *p, size_t n)
 {
 	char *out = malloc(n + 1);
 	size_t o = 0;
@@ -204,7 +203,7 @@ static char *
 reencode(const char *p, size_t n)
 {
 	struct dstr d;
-	char *raw = uri_decode(p, n);
+	char *raw = aws_uri_decode(p, n);
 
 	if (!raw)
 		return NULL;

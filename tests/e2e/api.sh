@@ -118,6 +118,27 @@ assert_contains "$(cat "$T/err.txt")" "InvalidSignatureException"
 rc=0
 AWS_CA_BUNDLE= api list 2> "$T/err.txt" > /dev/null || rc=$?
 assert_eq "$rc" "14" "exit status (IST_ERR_TLS)"
+assert_contains "$(cat "$T/err.txt")" "unable to get local issuer certificate" \
+	"the verification's reason"
+assert_contains "$(cat "$T/err.txt")" "trust it with --ca-file FILE or AWS_CA_BUNDLE" \
+	"the fix"
+
+# The system trust is a hashed directory, read one certificate at a time
+# (not a bundle parsed whole): the test CA hashed into one is trusted.
+mkdir -p "$T/certdir"
+cp "$IST_CA" "$T/certdir/test-ca.pem"
+openssl rehash "$T/certdir" 2> /dev/null || c_rehash "$T/certdir" > /dev/null
+AWS_CA_BUNDLE= SSL_CERT_DIR=$T/certdir api list > /dev/null ||
+	fail "list with the CA in SSL_CERT_DIR"
+# The name is checked: "localhost" is in the certificate; the same
+# address as an IPv4-mapped IPv6 literal is not.
+AWS_ENDPOINT_URL=${EMU_URL/127.0.0.1/localhost} api list > /dev/null ||
+	fail "list through the name localhost"
+rc=0
+AWS_ENDPOINT_URL=${EMU_URL/127.0.0.1/[::ffff:127.0.0.1]} api list \
+	2> "$T/err.txt" > /dev/null || rc=$?
+assert_eq "$rc" "14" "exit status, address not in the certificate"
+assert_contains "$(cat "$T/err.txt")" "IP address mismatch" "the reason"
 
 # Debug3: the signing steps are logged, no secret and no token is.
 api -vvvvv open "$T/open.json" "$T/t5.json" > /dev/null \

@@ -22,8 +22,8 @@ out=$(HTTPS_PROXY=http://127.0.0.1:$PROXY_PORT NO_PROXY= \
 	http_proxy=http://127.0.0.1:1 ssh_dev kiosk-17 'echo via-proxy')
 assert_eq "$out" via-proxy "ssh output"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status"
-# The API calls (libcurl) and the WebSocket (ours, "User-Agent: iot-tunnel-ws")
-# both went through it.
+# The API calls (src/aws/http.c) and the WebSocket (ours, "User-Agent:
+# iot-tunnel-ws") both went through it.
 log=$(cat "$T/connects.log")
 assert_contains "$log" "CONNECT 127.0.0.1:$EMU_PORT HTTP/1.1 | Host: 127.0.0.1:$EMU_PORT | Proxy-Connection" \
 	"CONNECT from the API client"
