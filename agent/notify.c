@@ -55,13 +55,16 @@ agent_notify_parse(const void *payload, size_t len, struct agent_notify *n,
 		goto fail;
 	}
 	/* Only logged: the tunnel's SERVICE_IDS are what counts. */
-	if (cJSON_IsArray(svcs))
-		cJSON_ArrayForEach(s, svcs)
+	if (cJSON_IsArray(svcs)) {
+		cJSON_ArrayForEach(s, svcs) {
+			/* Printed only when it cannot play with a terminal. */
 			if (cJSON_IsString(s) && s->valuestring[
 			    strspn(s->valuestring, "abcdefghijklmnopqrstuvwxyz"
 			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-")] == '\0')
 				ist_verbose("tunnel notify: service %s",
 				    s->valuestring);
+		}
+	}
 	n->token = tok->valuestring;
 	n->region = region ? region->valuestring : NULL;
 	return 0;

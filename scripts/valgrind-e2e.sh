@@ -8,6 +8,9 @@
 # valgrind with the real binary, so the tests need no change; the
 # emulator runs as it is. VALGRIND_BUILD picks the build (default build).
 # Slow: valgrind makes the programs 20-50 times slower.
+# Tests that look at a program's /proc entry (proxy_token_env: environ,
+# agent_notify_huge: peak RSS) see valgrind's, not the program's: not for
+# this script.
 set -eu
 cd "$(dirname "$0")/.."
 src=$(pwd)

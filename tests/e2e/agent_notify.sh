@@ -19,6 +19,9 @@ pub -m '{"clientAccessToken":"x","clientMode":"destination","region":"../../etc"
 # broker for (MQTT v5): delivered, and refused by the agent.
 head -c 16500 /dev/zero | tr '\0' a > "$T/big"
 pub -f "$T/big"
+# Services the agent does not map, one with a terminal escape: logged
+# (that one as nothing), and the tunnel's SERVICE_IDS decide.
+pub -m "$(printf '{"clientAccessToken":"AQGAAXunknown","clientMode":"destination","region":"us-east-1","services":["NOPE","\033[2J"]}')"
 pub -m '{"clientAccessToken":"AQGAAXbogus","clientMode":"destination","region":"us-east-1","services":["SSH"]}'
 wait_for "$AGENT_LOG" "HTTP 401"
 log=$(cat "$AGENT_LOG")
@@ -28,6 +31,8 @@ assert_contains "$log" 'clientMode is not "destination"' "agent log"
 assert_contains "$log" "bad region" "agent log"
 assert_contains "$log" "payload of 16500 bytes" "agent log"
 assert_not_contains "$log" "AQGAAXbogus" "agent log"
+assert_not_contains "$log" "AQGAAXunknown" "agent log"
+assert_not_contains "$log" "$(printf '\033')" "agent log"
 kill -0 "$AGENT_PID" || fail "the agent died"
 
 out=$(ssh_dev kiosk-17 'echo still-serving')
