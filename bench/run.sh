@@ -2,7 +2,7 @@
 # bench/run.sh [--quick]: how fast ssh goes through iot-ssh-proxy, next to
 # references measured in the same run (see bench/README.md).
 #
-# LOCALPROXY=/path/to/localproxy bench/run.sh [--quick]
+# [LOCALPROXY=/path/to/localproxy] [PERF=1] bench/run.sh [--quick]
 #
 # Builds a release build in build-bench/, starts the tunnel world of the
 # end-to-end tests on 127.0.0.1 (sshd, mosquitto, iot-tunnel-emulator,
@@ -21,18 +21,20 @@
 # issue 9's targets next to this run's figures (figures, not asserts); a
 # timeline of one session setup through (c) (-v); the protocol core's
 # instructions per byte (bench/core.c under callgrind).
-# A full run adds one round of 1 GiB transfers; --quick has 3 rounds of
-# 64 MiB and no 1 GiB round.
+# 5 rounds of 64 MiB and one of 1 GiB; --quick: 3 rounds of 64 MiB and
+# one of 256 MiB. PERF=1 adds one more transfer each way through (c) and
+# (d) under perf record, and the top symbols of each process.
 # Everything it starts is stopped by PID on exit (lib.sh's trap).
 set -eu
 cd "$(dirname "$0")/.."
 
 rounds=5
-big=1
+big=1024
 case "${1:-}" in
---quick) rounds=3; big=0 ;;
+--quick) rounds=3; big=256 ;;
 "") ;;
-*) echo "usage: [LOCALPROXY=PATH] bench/run.sh [--quick]" >&2; exit 1 ;;
+*) echo "usage: [LOCALPROXY=PATH] [PERF=1] bench/run.sh [--quick]" >&2
+   exit 1 ;;
 esac
 LOCALPROXY=${LOCALPROXY:-}
 if [ -n "$LOCALPROXY" ] && [ ! -x "$LOCALPROXY" ]; then
@@ -135,14 +137,18 @@ CONF
 } > "$T/bench_ssh_config"
 
 head -c $((64 << 20)) /dev/urandom > "$T/bulk.bin"
-big_args=()
-if [ "$big" = 1 ]; then
-	head -c $((1 << 30)) /dev/urandom > "$T/big.bin"
-	big_args=(--big-file "$T/big.bin")
+# One more round of a larger transfer: 1 GiB (256 MiB with --quick)
+# for (b), (c) and (d): peak RSS at that size, and CPU per GiB with less
+# of the 10 ms tick in it.
+head -c $((big << 20)) /dev/urandom > "$T/big.bin"
+big_args=(--big-file "$T/big.bin")
+if [ "${PERF:-0}" = 1 ]; then
+	head -c $((256 << 20)) "$T/big.bin" > "$T/perf.bin"
+	big_args+=(--perf-file "$T/perf.bin")
 fi
 
 "$IST_PY" "$IST_SRC/bench/sshbench.py" --config "$T/bench_ssh_config" \
-	--rounds "$rounds" --file "$T/bulk.bin" "${big_args[@]}" \
+	--rounds "$rounds" --samples 1000 --file "$T/bulk.bin" "${big_args[@]}" \
 	--ru-dir "$BENCH_RU" "${lp_args[@]}" \
 	--agent-pid "$AGENT_PID" --emu-pid "$EMU_PID" \
 	--timeline kiosk-17-v --timeline-ref direct \

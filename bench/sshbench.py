@@ -25,6 +25,7 @@ import os
 import pty
 import re
 import select
+import signal
 import statistics
 import subprocess
 import sys
@@ -219,11 +220,96 @@ class Wrapped:
             kids = f.read().split()
         if not kids:
             sys.exit("sshbench: %s: GNU time has no child" % self.name)
-        self.c0 = proc_cpu(int(kids[0]))
+        self.pid = int(kids[0])
+        self.c0 = proc_cpu(self.pid)
 
     def stop(self):
         cpu, rss = ru_collect(self.args, self.name)
         return cpu - self.c0, rss
+
+
+class Perf:
+    """A probe with `perf record` on its process from start to stop:
+    where its CPU goes (run.sh PERF=1; a round of its own, since perf
+    slows what it watches)."""
+
+    def __init__(self, inner, out):
+        self.inner = inner
+        self.name = inner.name
+        self.out = out
+
+    def start(self):
+        self.inner.start()
+        self.perf = subprocess.Popen(
+            ["perf", "record", "-q", "-F", "1999", "-p", str(self.inner.pid),
+             "-o", self.out], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        got = self.inner.stop()
+        # perf ends by itself when a ProxyCommand exits; a daemon's needs
+        # SIGINT
+        if self.perf.poll() is None:
+            self.perf.send_signal(signal.SIGINT)
+        try:
+            self.perf.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.perf.kill()
+            self.perf.wait()
+        return got
+
+
+def perf_top(path, sort, limit):
+    """[(percent, what)] of a perf.data file, highest first: what is the
+    object (sort "dso") or "object symbol" (sort "dso,sym")."""
+    out = subprocess.run(
+        ["perf", "report", "-i", path, "--stdio", "--no-children",
+         "--sort", sort, "--percent-limit", "1"],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        print("sshbench: perf report %s: %s" % (path, out.stderr.strip()),
+              file=sys.stderr)
+    top = []
+    for line in out.stdout.splitlines():
+        line = line.rstrip()
+        if line.startswith("#") or not line:
+            continue
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)(?:\s+\[[.k]\]\s+(.*))?$", line)
+        if m:
+            obj = m.group(2).replace("[kernel.kallsyms]", "kernel")
+            what = obj if m.group(3) is None else \
+                "%s %s" % (obj, m.group(3).strip())
+            top.append((float(m.group(1)), what))
+    return top[:limit]
+
+
+def print_perf(args, paths):
+    """One more transfer each way through (c) and (d) under perf."""
+    fns = {"up": bulk_up, "down": bulk_down}
+    print("Where the CPU goes: `perf record -F 1999 -p PID` on each process "
+          "during one more %d MiB transfer each way (a round of its own); "
+          "the share of each object and the hottest symbols (`perf report "
+          "--sort dso` and `dso,sym`, over 1 %%; hex: a function the object "
+          "does not export):" % (os.path.getsize(args.perf_file) >> 20))
+    print()
+    print("| path | process | direction | objects | hottest symbols |")
+    print("| --- | --- | --- | --- | --- |")
+    for k, host, _, probes in paths:
+        if k not in "cd":
+            continue
+        for d in ("up", "down"):
+            ru_clear(args)
+            ps = [Perf(p, os.path.join(args.ru_dir, "perf.%s.%d.data" % (d, i)))
+                  for i, p in enumerate(probes())]
+            fns[d](args, host, args.perf_file, ps)
+            for p in ps:
+                objs = ", ".join("%s %.0f %%" % (w, pct)
+                                 for pct, w in perf_top(p.out, "dso", 6))
+                syms = ", ".join("%s %.0f %%" % (w, pct)
+                                 for pct, w in perf_top(p.out, "dso,sym", 4))
+                print("| (%s) | %s | %s | %s | %s |" % (
+                    k, p.name, d, objs, syms.replace("|", "\\|")))
+    print()
 
 
 # -- interactive latency ----------------------------------------------------
@@ -502,10 +588,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", required=True)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--file", required=True)
     ap.add_argument("--big-file", help="one more round of transfers, "
-                    "(b), (c) and (d), with this file (1 GiB)")
+                    "(b), (c) and (d), with this file")
     ap.add_argument("--ru-dir", required=True)
     ap.add_argument("--agent-pid", type=int, required=True)
     ap.add_argument("--emu-pid", type=int, required=True)
@@ -513,6 +599,8 @@ def main():
     ap.add_argument("--lp-dst-pid", type=int, help="destination localproxy")
     ap.add_argument("--lp-setup-ms", type=float,
                     help="time the localproxy pair took to start")
+    ap.add_argument("--perf-file", help="one more transfer each way of "
+                    "this file through (c) and (d) under perf record")
     ap.add_argument("--timeline", help="host for the setup timeline")
     ap.add_argument("--timeline-ref", help="reference host for it")
     ap.add_argument("--only-timeline", action="store_true")
@@ -710,6 +798,8 @@ def main():
     print("| --- | --- | ---: | --- |")
     print("\n".join(trows))
     print()
+    if args.perf_file:
+        print_perf(args, paths)
     print_machine("at the end")
     if args.timeline:
         print_timeline(args)
