@@ -29,17 +29,6 @@
 
 /* ---- input checks ------------------------------------------------- */
 
-/* Copies s for a message: printable ASCII only, at most n bytes. */
-static void
-clean_copy(char *dst, size_t n, const char *s)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 1 < n; s++)
-		dst[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	dst[o] = '\0';
-}
-
 static bool
 chars_in(const char *s, const char *set)
 {
@@ -66,7 +55,7 @@ check_simple(const char *op, const char *field, const cJSON *v, size_t max,
 		    "characters long (it has %zu)", op, field, max, n);
 	if (!chars_in(v->valuestring, set)) {
 		/* The value may hold terminal escapes: never print it raw. */
-		clean_copy(shown, sizeof(shown), v->valuestring);
+		aws_clean_copy(shown, sizeof(shown), v->valuestring);
 		return ist_err_set(e, IST_ERR_INVAL, "%s: %s '%s' does not "
 		    "match %s", op, field, shown, pattern);
 	}
@@ -384,13 +373,13 @@ service_error(const char *op, const struct ist_aws *a, bool session,
 	if (cJSON_IsString(t) && t->valuestring) {
 		/* "aws.protocoltests#Name" or "Name:http://..." forms. */
 		hash = strrchr(t->valuestring, '#');
-		clean_copy(type, sizeof(type), hash ? hash + 1 :
+		aws_clean_copy(type, sizeof(type), hash ? hash + 1 :
 		    t->valuestring);
 		type[strcspn(type, ":")] = '\0';
 	} else {
 		snprintf(type, sizeof(type), "HTTP %ld", status);
 	}
-	clean_copy(msg, sizeof(msg), cJSON_IsString(m) ? m->valuestring :
+	aws_clean_copy(msg, sizeof(msg), cJSON_IsString(m) ? m->valuestring :
 	    "(no message)");
 	cJSON_Delete(j);
 

@@ -130,6 +130,14 @@ int aws_parse_url(const char *url, const char *plain, const char *tls_scheme,
 /* sigv4.c: percent-decodes p[0..n) into a new string (NULL: no
  * memory); a bad escape stays as is. */
 char *aws_uri_decode(const char *p, size_t n);
+/* URI-encodes every byte of p but the unreserved ones (RFC 3986: letters,
+ * digits, "-_.~"), and '/' too when keep_slash, as SigV4 and AWS's query
+ * protocol want it. */
+void aws_uri_encode(struct dstr *d, const char *p, size_t n,
+    bool keep_slash);
+/* Copies s for a message: printable ASCII only ('?' for the rest), at
+ * most n bytes with the NUL. s may be NULL. */
+void aws_clean_copy(char *dst, size_t n, const char *s);
 
 /*
  * httpresp.c: an HTTP/1.1 response parser without I/O, for http.c (and

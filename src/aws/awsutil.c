@@ -203,3 +203,13 @@ aws_backoff(int attempt, long left_ms)
 	while (nanosleep(&ts, &ts) != 0)
 		;
 }
+
+void
+aws_clean_copy(char *dst, size_t n, const char *s)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 1 < n; s++)
+		dst[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	dst[o] = '\0';
+}

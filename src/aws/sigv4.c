@@ -67,9 +67,8 @@ is_unreserved(unsigned char c)
 	return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-/* URI-encode every byte but the unreserved ones (and '/' if keep_slash). */
-static void
-uri_encode(struct dstr *d, const char *p, size_t n, bool keep_slash)
+void
+aws_uri_encode(struct dstr *d, const char *p, size_t n, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -142,7 +141,7 @@ canonical_uri(struct dstr *d, const char *path, bool normalize)
 		return 0;
 	}
 	if (!normalize) {
-		uri_encode(d, path, strlen(path), true);
+		aws_uri_encode(d, path, strlen(path), true);
 		return 0;
 	}
 	plen = strlen(path);
@@ -173,7 +172,7 @@ canonical_uri(struct dstr *d, const char *path, bool normalize)
 	}
 	for (size_t i = 0; i < nseg; i++) {
 		dstr_addc(d, '/');
-		uri_encode(d, seg[i], seglen[i], false);
+		aws_uri_encode(d, seg[i], seglen[i], false);
 	}
 	if (nseg == 0 || path[plen - 1] == '/')
 		dstr_addc(d, '/');
@@ -208,7 +207,7 @@ reencode(const char *p, size_t n)
 	if (!raw)
 		return NULL;
 	dstr_init(&d, CREQ_MAX);
-	uri_encode(&d, raw, strlen(raw), false);
+	aws_uri_encode(&d, raw, strlen(raw), false);
 	free(raw);
 	return dstr_take(&d);
 }

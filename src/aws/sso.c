@@ -234,23 +234,6 @@ sso_config(const struct aws_profile *p, const char *profile,
 }
 
 /* The portal's query string wants its values percent-encoded. */
-static void
-query_add(struct dstr *d, const char *v)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' ||
-		    *p == '~') {
-			dstr_addc(d, (char)*p);
-		} else {
-			dstr_addc(d, '%');
-			dstr_addc(d, hex[*p >> 4]);
-			dstr_addc(d, hex[*p & 15]);
-		}
-	}
-}
-
 int
 aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
     const char *profile, struct ist_creds *out, struct ist_err *e)
@@ -336,9 +319,9 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	if ((r = aws_service_endpoint(p, "sso", dflt, &base, e)) < 0)
 		goto out;
 	dstr_addf(&url, "%s/federation/credentials?account_id=", base);
-	query_add(&url, c.account);
+	aws_uri_encode(&url, c.account, strlen(c.account), false);
 	dstr_add(&url, "&role_name=");
-	query_add(&url, c.role);
+	aws_uri_encode(&url, c.role, strlen(c.role), false);
 	dstr_addf(&auth, "x-amz-sso_bearer_token: %s", at);
 	if (!dstr_ok(&url) || !dstr_ok(&auth)) {
 		r = ist_err_set(e, IST_ERR_CREDS, "profile %s: the SSO request "

@@ -339,29 +339,8 @@ aws_http_retry(const struct aws_net *n, const struct http_req *rq0,
 static void
 form_add(struct dstr *d, const char *key, const char *v)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
 	dstr_addf(d, "&%s=", key);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' ||
-		    *p == '~') {
-			dstr_addc(d, (char)*p);
-		} else {
-			dstr_addc(d, '%');
-			dstr_addc(d, hex[*p >> 4]);
-			dstr_addc(d, hex[*p & 15]);
-		}
-	}
-}
-
-static void
-clean_copy(char *dst, size_t n, const char *s)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 1 < n; s++)
-		dst[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	dst[o] = '\0';
+	aws_uri_encode(d, v, strlen(v), false);
 }
 
 static bool
@@ -446,8 +425,8 @@ sts_error(const struct http_resp *rs, const char *what,
 	const char *hint = "";
 	int r = IST_ERR_CREDS;
 
-	clean_copy(c, sizeof(c), code ? code : "");
-	clean_copy(m, sizeof(m), msg ? msg : "(no message)");
+	aws_clean_copy(c, sizeof(c), code ? code : "");
+	aws_clean_copy(m, sizeof(m), msg ? msg : "(no message)");
 	free(code);
 	free(msg);
 	if (!*c)

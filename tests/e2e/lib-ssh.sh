@@ -21,6 +21,7 @@
 #   last_proxy_rc / last_proxy_err   of the latest ssh_dev's proxy
 #   tunnels_for THING         tunnel ids of THING (newest first)
 #   count_tunnels             how many tunnels the emulator has (any state)
+#   open_tunnels_of THING     its OPEN tunnels' ids
 #   tunnel_status ID          OPEN or CLOSED (DescribeTunnel, AWS CLI)
 #   wait_tunnel_status ID S   until ID is S (the proxy closes the tunnel
 #                             after ssh has already returned)
@@ -145,6 +146,16 @@ count_tunnels() {
 		fail "list-tunnels"
 	"$IST_PY" -c 'import json, sys
 print(len(json.load(open(sys.argv[1]))["tunnelSummaries"]))' "$T/all.json"
+}
+
+# open_tunnels_of THING: its OPEN tunnels' ids (during a session: the
+# session's own).
+open_tunnels_of() {
+	tunnels_for "$1" > /dev/null
+	"$IST_PY" -c 'import json, sys
+for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
+    if t["status"] == "OPEN":
+        print(t["tunnelId"])' "$T/list.json"
 }
 
 tunnel_status() {

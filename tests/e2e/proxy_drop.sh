@@ -5,15 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ssh.sh"
 
-# The thing's OPEN tunnel (the one of the session under way).
-open_tunnel() {
-	tunnels_for kiosk-17 > /dev/null
-	"$IST_PY" -c 'import json, sys
-for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
-    if t["status"] == "OPEN":
-        print(t["tunnelId"])' "$T/list.json"
-}
-
 start_tunnel_world --admin
 for mode in true false; do
 	rm -f "$T/proxy.last.rc" "$T/down"
@@ -21,12 +12,12 @@ for mode in true false; do
 		> "$T/down" 2> "$T/ssh.err" &
 	ssh_pid=$!
 	i=0
-	while [ -z "$(open_tunnel)" ]; do
+	while [ -z "$(open_tunnels_of kiosk-17)" ]; do
 		i=$((i + 1))
 		[ "$i" -lt 600 ] || fail "no tunnel opened"
 		sleep 0.1
 	done
-	id=$(open_tunnel)
+	id=$(open_tunnels_of kiosk-17)
 	emu_admin bandwidth "{\"tunnelId\":\"$id\",\"bytesPerSecond\":1000000}" \
 		> /dev/null
 	i=0

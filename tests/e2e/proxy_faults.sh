@@ -16,16 +16,8 @@
 
 BOUND=120	# seconds any one ssh may take before the test fails
 
-open_tunnel() {
-	tunnels_for kiosk-17 > /dev/null
-	"$IST_PY" -c 'import json, sys
-for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
-    if t["status"] == "OPEN":
-        print(t["tunnelId"])' "$T/list.json"
-}
-
 open_count() {
-	open_tunnel | wc -l
+	open_tunnels_of kiosk-17 | wc -l
 }
 
 start_tunnel_world --admin
@@ -63,7 +55,7 @@ inject_during() {
 		"echo started; $cmd" > "$T/out" 2> "$T/ssh.err" &
 	ssh_pid=$!
 	wait_for "$T/out" started
-	ID=$(open_tunnel)
+	ID=$(open_tunnels_of kiosk-17)
 	[ -n "$ID" ] || fail "no open tunnel during the session ($what)"
 	case $what in
 	expire)
@@ -139,7 +131,7 @@ timeout "$BOUND" "$SSH" -F "$T/ssh_config" kiosk-17 \
 	"echo started; sleep 2; cat $T/blob" > "$T/out" 2> "$T/ssh.err" &
 ssh_pid=$!
 wait_for "$T/out" started
-ID=$(open_tunnel)
+ID=$(open_tunnels_of kiosk-17)
 emu_admin bandwidth "{\"tunnelId\":\"$ID\",\"bytesPerSecond\":500000}" \
 	> /dev/null
 wait "$ssh_pid" || fail "ssh under a bandwidth cap: $(cat "$T/ssh.err")"

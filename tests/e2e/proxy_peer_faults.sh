@@ -7,14 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ssh.sh"
 
-open_tunnel() {
-	tunnels_for kiosk-17 > /dev/null
-	"$IST_PY" -c 'import json, sys
-for t in json.load(open(sys.argv[1])).get("tunnelSummaries", []):
-    if t["status"] == "OPEN":
-        print(t["tunnelId"])' "$T/list.json"
-}
-
 start_tunnel_world --admin
 check() {
 	local what=$1 want_rc=$2 text=$3 id
@@ -23,7 +15,7 @@ check() {
 		> "$T/out" 2> "$T/ssh.err" &
 	local ssh_pid=$!
 	wait_for "$T/out" started
-	id=$(open_tunnel)
+	id=$(open_tunnels_of kiosk-17)
 	emu_admin send "{\"tunnelId\":\"$id\",\"side\":\"source\",\"what\":\"$what\"}" \
 		> /dev/null
 	wait "$ssh_pid" || true
