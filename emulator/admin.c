@@ -381,6 +381,22 @@ emu_admin_handle(struct emu *emu, const char *path, const uint8_t *body,
 		    "refused with %d", v, !sd ? "" : side == EMU_SOURCE ?
 		    "source " : "destination ", v2);
 		*out = ok(status);
+	} else if (!strcmp(what, "service-ids")) {
+		const cJSON *sd = cJSON_GetObjectItemCaseSensitive(in, "side");
+
+		side = EMU_SOURCE;
+		if (get_int(in, "count", 1, 0, 1000000, &v) ||
+		    (sd && get_side(in, &side) != 0)) {
+			*out = bad(status, "service-ids: {count, side (source "
+			    "or destination; any)}");
+			goto out;
+		}
+		f->ids_hold_count = v;
+		f->ids_hold_side = sd ? (int)side : -1;
+		ist_info("fault: the next %d %sconnections get no SERVICE_IDS",
+		    v, !sd ? "" : side == EMU_SOURCE ? "source " :
+		    "destination ");
+		*out = ok(status);
 	} else if (!strcmp(what, "reset")) {
 		memset(f, 0, sizeof(*f));
 		*out = ok(status);

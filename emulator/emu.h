@@ -67,6 +67,8 @@ struct emu_faults {
 	int hs_fail_count;	/* next data-plane handshakes to refuse */
 	int hs_fail_status;	/* with this HTTP status */
 	int hs_fail_side;	/* only this enum emu_side; -1 any */
+	int ids_hold_count;	/* next connections sent no SERVICE_IDS */
+	int ids_hold_side;	/* only this enum emu_side; -1 any */
 };
 
 /* Does a fault limited to operation op ("" any) apply to X-Amz-Target? */

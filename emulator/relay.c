@@ -243,6 +243,21 @@ send_stream_reset(struct emu_tunnel *t, enum emu_side s, int32_t stream_id,
 		ist_error("tunnel %s: cannot queue STREAM_RESET", t->id);
 }
 
+/* The "service-ids" fault: this connection waits for SERVICE_IDS for ever
+ * (what a client must survive: every way out still has to work). */
+static bool
+hold_service_ids(struct emu *emu, enum emu_side side)
+{
+	struct emu_faults *f = &emu->faults;
+
+	if (!f->ids_hold_count ||
+	    (f->ids_hold_side >= 0 && f->ids_hold_side != (int)side))
+		return false;
+	f->ids_hold_count--;
+	ist_info("fault: no SERVICE_IDS for this %s", emu_side_name(side));
+	return true;
+}
+
 static void
 send_service_ids(struct emu_tunnel *t, enum emu_side s)
 {
@@ -612,7 +627,7 @@ accept_conn(struct emu_conn *c, const struct ist_wshandshake_request *q,
 	emu_tunnel_touch(t);
 	ist_info("channel %s: %s connected to tunnel %s (%s)", c->channel_id,
 	    emu_side_name(side), t->id, proto_names[proto]);
-	if (c->version >= 2)
+	if (c->version >= 2 && !hold_service_ids(c->emu, side))
 		send_service_ids(t, side);
 	return 0;
 }

@@ -4,6 +4,8 @@
 # ssh, SIGINT and SIGTERM; 4 when the device does not join in --wait):
 #  - OpenTunnel: a signal while the API is slow to answer (the emulator's
 #    delay fault): the tunnel it then gets is closed, exit 0;
+#  - waiting for SERVICE_IDS (the emulator's service-ids fault holds it
+#    back): SIGHUP, exit 0; --wait, exit 4;
 #  - waiting for the device (nobody joins): SIGHUP, exit 0; --wait, exit 4;
 #  - streaming: SIGTERM mid-session, exit 0.
 # The TCP, TLS and upgrade phases are in proxy_handshake_hang.
@@ -48,7 +50,20 @@ for sig in HUP TERM; do
 	ends "$thing" "$sig" 0
 done
 
-# 2. Waiting for the device (no agent for this thing).
+# 2. Joined, but SERVICE_IDS never comes.
+thing=kiosk-ids-HUP
+emu_admin service-ids '{"count": 1, "side": "source"}' > /dev/null
+start_proxy "$thing" --wait 120
+wait_for "$T/$thing.err" "as source (channel-id"
+assert_not_contains "$(cat "$T/$thing.err")" "tunnel service: SSH" \
+	"SERVICE_IDS held back"
+ends "$thing" HUP 0
+thing=kiosk-ids-timeout
+emu_admin service-ids '{"count": 1, "side": "source"}' > /dev/null
+start_proxy "$thing" --wait 2
+ends "$thing" none 4
+
+# 3. Waiting for the device (no agent for this thing).
 thing=kiosk-wait-HUP
 start_proxy "$thing" --wait 120
 wait_for "$T/$thing.err" "tunnel service: SSH"
@@ -58,7 +73,7 @@ start_proxy "$thing" --wait 2
 ends "$thing" none 4
 assert_contains "$(cat "$T/$thing.err")" "did not join" "--wait message"
 
-# 3. Streaming: sshd's banner has come through the agent.
+# 4. Streaming: sshd's banner has come through the agent.
 thing=kiosk-17
 start_proxy "$thing"
 wait_for "$T/$thing.out" "SSH-2.0-"
