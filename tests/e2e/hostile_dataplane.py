@@ -28,6 +28,7 @@ Frame modes, after a valid 101 (and SERVICE_IDS with --service-ids):
 import argparse
 import base64
 import hashlib
+import select
 import socket
 import ssl
 import struct
@@ -39,8 +40,16 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PROTO = "aws.iot.securetunneling-3.0"
 
 
+LOG_LOCK = threading.Lock()
+
+
 def log(*a):
-    print(*a, file=sys.stderr, flush=True)
+    # One write per line under a lock: a connection's reader thread and
+    # its sender log at once, and the tests match whole lines.
+    line = " ".join(str(x) for x in a) + "\n"
+    with LOG_LOCK:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 def varint(n):
@@ -93,6 +102,45 @@ def header(op, n, fin=True, rsv=0, mask=False):
     else:
         h = bytes([b0, m | 127]) + struct.pack(">Q", n)
     return h + (b"\x01\x02\x03\x04" if mask else b"")
+
+
+class Shared:
+    """The connection after the upgrade, used by a reader thread and the
+    sender at once. An ssl object is not safe across threads (two of them
+    reading one corrupt its record state), so every call holds a lock and
+    the socket is non-blocking: nobody waits while holding it."""
+
+    RETRY = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+
+    def __init__(self, s):
+        self.s = s
+        self.lock = threading.Lock()
+        s.setblocking(False)
+
+    def recv(self, n):
+        while True:
+            with self.lock:
+                try:
+                    return self.s.recv(n)
+                except self.RETRY:
+                    pass
+            select.select([self.s], [], [], 0.05)
+
+    def sendall(self, data, stall=None):
+        """Raises TimeoutError when nothing is taken for stall seconds."""
+        view = memoryview(data)
+        last = time.monotonic()
+        while view:
+            with self.lock:
+                try:
+                    view = view[self.s.send(view):]
+                    last = time.monotonic()
+                    continue
+                except self.RETRY:
+                    pass
+            if stall is not None and time.monotonic() - last > stall:
+                raise TimeoutError("the client took nothing for %gs" % stall)
+            select.select([], [self.s], [], 0.05)
 
 
 def read_head(s):
@@ -157,7 +205,8 @@ def client_frames(s, rest):
                 log("client close %d" % code)
             elif op == 10:
                 log("client pong %d" % n)
-    except (OSError, ssl.SSLError) as ex:
+    except (OSError, ssl.SSLError, ValueError) as ex:
+        # ValueError: the sender closed the socket under us.
         log("client connection error: %s" % ex)
 
 
@@ -202,11 +251,16 @@ def serve(c, a, mode):
         if mode == "subprotocol":
             time.sleep(2)
             return
+        s = Shared(s)
         m = mode
         big = int(m[4:]) if m.startswith("big:") else 0
+        # One reader per TLS socket: an ssl object read from two threads
+        # corrupts its record state (both then fail "wrong version number").
+        reader = None
         if big <= 131076:
-            threading.Thread(target=client_frames, args=(s, rest),
-                             daemon=True).start()
+            reader = threading.Thread(target=client_frames, args=(s, rest),
+                                      daemon=True)
+            reader.start()
         if a.service_ids:
             msg = service_ids()
             s.sendall(header(2, len(msg)) + msg)
@@ -223,19 +277,16 @@ def serve(c, a, mode):
                 time.sleep(2)
                 return
             # As much of the payload as the client takes (it should stop
-            # reading at the header), then what it says. One thread at a
-            # time on the TLS socket.
+            # reading at the header), then what it says.
             chunk = b"\0" * 65536
             sent = 0
-            s.settimeout(2)
             try:
                 while sent < n and sent < 64 * 1024 * 1024:
-                    s.sendall(chunk[:min(65536, n - sent)])
+                    s.sendall(chunk[:min(65536, n - sent)], stall=2)
                     sent += min(65536, n - sent)
             except (OSError, ssl.SSLError) as ex:
                 log("sending stopped: %s" % ex)
             log("sent about %d payload bytes" % sent)
-            s.settimeout(None)
             client_frames(s, rest)
             return
         if m == "ping":
@@ -248,7 +299,7 @@ def serve(c, a, mode):
             return
         if m == "hold":
             log("holding")
-            client_frames(s, rest)
+            reader.join()
             return
         frames = {
             "masked": header(2, 4, mask=True) + b"abcd",
@@ -267,7 +318,7 @@ def serve(c, a, mode):
         log("connection error: %s" % ex)
     finally:
         try:
-            s.close()
+            (s.s if isinstance(s, Shared) else s).close()
         except OSError:
             pass
 
