@@ -355,7 +355,8 @@ is_throttle(const char *type)
 
 /*
  * Turns an error answer into a message and a code. Sets *retry for
- * throttling and 5xx.
+ * throttling and 5xx. a may be NULL (aws_api_answer: no client at hand);
+ * the hints then name no region or endpoint.
  */
 static int
 service_error(const char *op, const struct ist_aws *a, bool session,
@@ -409,7 +410,8 @@ service_error(const char *op, const struct ist_aws *a, bool session,
 			    "for region %s, which %s does not serve: check "
 			    "--region, AWS_REGION and the endpoint "
 			    "(--api-endpoint, AWS_ENDPOINT_URL)",
-			    ist_aws_region(a), ist_aws_api_endpoint(a));
+			    a ? ist_aws_region(a) : "(not known here)",
+			    a ? ist_aws_api_endpoint(a) : "the endpoint");
 			hint = hbuf;
 		} else if (strstr(msg, "expired") ||
 		    strstr(msg, "Date in Credential")) {
