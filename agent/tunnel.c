@@ -242,7 +242,7 @@ local_writeable(struct lconn *c)
 		update_ws_pause(c->t);
 	}
 	if (c->out_len) {
-		/* Re-arm from a timer: see LWS-NOTES BUG A. */
+		/* Re-arm from a timer: BUG A in docs/libwebsockets.md. */
 		lws_sul_schedule(c->t->ctx, 0, &c->sul_write, write_again_cb,
 		    1);
 		return 0;

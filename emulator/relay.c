@@ -14,9 +14,9 @@
  * queued message leaves with its frame header written in front of it,
  * in one write. Queues live in the tunnel, not in the connection, so
  * messages wait there until the other side connects. A sender is paused
- * (lws_rx_flow_control, from a timer: LWS-NOTES BUG B) while the queue
- * it feeds holds EMU_QUEUE_PAUSE messages or more, and resumed below
- * EMU_QUEUE_RESUME.
+ * (lws_rx_flow_control, from a timer: BUG B in docs/libwebsockets.md)
+ * while the queue it feeds holds EMU_QUEUE_PAUSE messages or more, and
+ * resumed below EMU_QUEUE_RESUME.
  */
 #include <stdarg.h>
 #include <stdio.h>

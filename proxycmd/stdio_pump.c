@@ -1,7 +1,7 @@
 /*
  * stdio_pump.c: fds 0 and 1 <-> one tunnel connection (stdio_pump.h).
  *
- * lws 4.1.6 facts used (LWS-NOTES.md section 2):
+ * lws 4.1.6 facts used (docs/libwebsockets.md, "ssh's stdin and stdout"):
  *  - BUG A: lws_callback_on_writable() from inside RAW_WRITEABLE_FILE is
  *    lost, so a partial write re-arms stdout from a 1 us timer;
  *  - BUG C: stdin paused when ssh hangs up is closed by lws with bytes

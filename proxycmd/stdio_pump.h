@@ -1,6 +1,6 @@
 /*
  * stdio_pump.h: ssh's stdin/stdout (fds 0 and 1) bridged to one tunnel
- * connection, in the program's lws loop (LWS-NOTES.md section 2).
+ * connection, in the program's lws loop (docs/libwebsockets.md).
  *
  * Both fds are adopted as raw files at stdio_pump_new(); stdin is not read
  * until stdio_pump_start(), so bytes ssh sends early (its banner) wait in
