@@ -540,6 +540,18 @@ main(int argc, char **argv)
 			    "--thing NAME\n");
 			return EXIT_USAGE;
 		}
+		/* What the systemd unit passes when its settings file was
+		 * not filled in. */
+		if (!*ag.thing || !*ag.mqtt_host_arg) {
+			fprintf(stderr, PROG ": %s is empty: give %s (for "
+			    "the systemd unit: %s in "
+			    "/etc/default/iot-tunnel-agent)\n",
+			    !*ag.thing ? "--thing" : "--mqtt-endpoint",
+			    !*ag.thing ? "this device's thing name" :
+			    "the AWS IoT data endpoint, HOST[:PORT]",
+			    !*ag.thing ? "THING_NAME" : "MQTT_ENDPOINT");
+			return EXIT_USAGE;
+		}
 		if (strlen(ag.thing) > 128 || !*ag.thing ||
 		    strpbrk(ag.thing, "#+/")) {
 			fprintf(stderr, PROG ": --thing %s: not a thing "

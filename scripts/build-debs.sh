@@ -149,6 +149,11 @@ else
 fi
 grep -q '^ExecStart=/usr/bin/iot-tunnel-agent ' "$w/unit.txt" ||
 	fail "unit: ExecStart is not /usr/bin/iot-tunnel-agent"
+grep -q '^EnvironmentFile=/etc/default/iot-tunnel-agent$' "$w/unit.txt" ||
+	fail "unit: EnvironmentFile is not /etc/default/iot-tunnel-agent"
+dpkg-query -W -f='${Conffiles}' iot-tunnel-agent |
+	grep -q ' /etc/default/iot-tunnel-agent ' ||
+	fail "/etc/default/iot-tunnel-agent is not a conffile of the package"
 st=$(systemctl --root=/ is-enabled iot-tunnel-agent 2>&1 || true)
 [ "$st" = disabled ] || fail "unit after install: '$st', expected disabled"
 echo "build-debs: installed and checked ($how; unit $st); purging" >&2

@@ -34,6 +34,12 @@ unit=$(cat "$d/lib/systemd/system/iot-tunnel-agent.service")
 assert_contains "$unit" "ExecStart=/usr/bin/iot-tunnel-agent --syslog" \
 	"installed unit"
 assert_not_contains "$unit" "/usr/local/bin" "installed unit"
+# Its settings file, where the unit reads it (here the default relative
+# SYSCONFDIR: PREFIX/etc; the Debian package has /etc).
+assert_contains "$unit" "EnvironmentFile=/usr/etc/default/iot-tunnel-agent" \
+	"installed unit"
+grep -q '^THING_NAME=$' "$d/etc/default/iot-tunnel-agent" ||
+	fail "no settings template in $d/etc/default"
 assert_eq "$(stat -c %a "$d/share/iot-ssh-proxy/lua/iot_ssh_proxy.lua")" \
 	644 "mode of the Lua library"
 
@@ -46,11 +52,13 @@ assert_contains \
 	"$(cat "$T/home/.local/lib/systemd/system/iot-tunnel-agent.service")" \
 	"ExecStart=$T/home/.local/bin/iot-tunnel-agent " "unit under --prefix"
 
-# Components: the device gets the agent, its unit and its man page only.
+# Components: the device gets the agent, its unit, the unit's settings
+# file and its man page only.
 DESTDIR=$T/dev cmake --install "$IST_BUILD" --prefix /usr \
 	--component agent > "$T/install3.log"
 got=$(cd "$T/dev" && find . -type f | LC_ALL=C sort | tr '\n' ' ')
 assert_eq "$got" "./usr/bin/iot-tunnel-agent \
+./usr/etc/default/iot-tunnel-agent \
 ./usr/lib/systemd/system/iot-tunnel-agent.service \
 ./usr/share/man/man8/iot-tunnel-agent.8 " "files of --component agent"
 DESTDIR=$T/emu cmake --install "$IST_BUILD" --prefix /usr \

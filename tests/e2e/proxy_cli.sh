@@ -62,6 +62,12 @@ expect_usage "agent: no thing" "needs --thing" "$A" \
 	--mqtt-endpoint 127.0.0.1:9
 expect_usage "agent: bad thing" "not a thing name" "$A" --thing 'a/#' \
 	--mqtt-endpoint 127.0.0.1:9
+# What the systemd unit passes from an unfilled /etc/default file.
+expect_usage "agent: empty thing" \
+	"--thing is empty: give this device's thing name (for the systemd unit: THING_NAME in /etc/default/iot-tunnel-agent)" \
+	"$A" --thing "" --mqtt-endpoint ""
+expect_usage "agent: empty endpoint" "MQTT_ENDPOINT in /etc/default" \
+	"$A" --thing t --mqtt-endpoint ""
 expect_usage "agent: cert without key" "go together" "$A" --thing t \
 	--mqtt-endpoint 127.0.0.1:9 --mqtt-cert /dev/null
 "$A" --help > "$T/help"
