@@ -25,7 +25,7 @@
 # Secrets (AWS keys, tunnel tokens) stay in files and the environment,
 # never on a command line.
 
-set -euo pipefail
+set -Eeuo pipefail
 
 IST_SRC=${IST_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 IST_BIN=${IST_BIN:-$IST_SRC/build/bin}
@@ -71,6 +71,11 @@ _ist_cleanup() {
 }
 trap _ist_cleanup EXIT
 trap 'exit 130' INT TERM
+# set -e ends a test at a failing command without a word: say which one,
+# also inside functions and subshells (-E); a background job that fails
+# says so too, which only matters when the test fails
+# (a test that fails in CI must say why from its output alone).
+trap 'echo "e2e: exit $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND" >&2' ERR
 
 fail() {
 	echo "FAIL: $*" >&2
