@@ -4,6 +4,7 @@
  * against a certificate made here: names, wildcards (no partial ones),
  * IPv4 and IPv6 addresses, SNI only for names.
  */
+#define _GNU_SOURCE 1 /* nftw, in aws_testutil.h */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "aws_testutil.h"
 #include "ist/tlsclient.h"
 
 /* A self-signed CA certificate with the SANs the name tests look for. */
@@ -60,23 +62,6 @@ make_cert(EVP_PKEY **key)
 	return x;
 }
 
-static char *
-write_tmp(const char *content)
-{
-	static char path[64];
-	FILE *f;
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/test_tlsclient.XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	fputs(content, f);
-	fclose(f);
-	return path;
-}
-
 static void
 test_ca_file(void **state)
 {
@@ -85,7 +70,7 @@ test_ca_file(void **state)
 	SSL_CTX *ctx = (SSL_CTX *)1;
 	EVP_PKEY *key;
 	X509 *x;
-	char *path;
+	char path[600];
 	FILE *f;
 
 	(void)state;
@@ -96,7 +81,8 @@ test_ca_file(void **state)
 	assert_non_null(strstr(e.msg, "/nonexistent/ca.pem"));
 	assert_non_null(strstr(e.msg, "PEM"));
 	/* Not PEM: the same. */
-	path = write_tmp("not a certificate\n");
+	tu_write("ca.pem", "not a certificate\n", 0600);
+	snprintf(path, sizeof(path), "%s/ca.pem", tu_home);
 	o.ca_file = path;
 	assert_int_equal(ist_tlsclient_ctx_new(&ctx, &o, &e), IST_ERR_CONFIG);
 	assert_null(ctx);
@@ -114,7 +100,6 @@ test_ca_file(void **state)
 	assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION);
 	assert_true(SSL_CTX_get_options(ctx) & SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_free(ctx);
-	unlink(path);
 	/* No CA file, no ALPN: the system's CAs alone. */
 	assert_int_equal(ist_tlsclient_ctx_new(&ctx, NULL, &e), 0);
 	SSL_CTX_free(ctx);
@@ -231,7 +216,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ca_file),
+		cmocka_unit_test_setup_teardown(test_ca_file, tu_setup,
+		    tu_teardown),
 		cmocka_unit_test(test_peer_names),
 		cmocka_unit_test(test_peer_refused),
 	};
