@@ -19,8 +19,12 @@
 
 #define IN_CHUNK 65536u
 #define IN_MAX ((size_t)4 << 20)	/* BUG C tail: a pipe holds far less */
-#define OUT_CAP ((size_t)1 << 20)
 #define OUT_HIGH ((size_t)256 << 10)
+/* Past OUT_HIGH the WebSocket is paused, and ist_ws_pause_rx() hands over
+ * at most the rest of what was already read (under one WebSocket message)
+ * and one tunnel message more: two whole messages of room is a margin.
+ * Pages are touched as the queue slides, so this is resident memory. */
+#define OUT_CAP (OUT_HIGH + 2 * (size_t)IST_MAX_WS_MESSAGE)
 #define OUT_LOW ((size_t)64 << 10)
 
 struct stdio_pump {

@@ -34,4 +34,16 @@
 int ist_safepath_check(const char *path, uid_t uid, struct stat *st,
     struct ist_err *e);
 
+/*
+ * Reads the whole of a small file that must be safe for the caller's uid
+ * (ist_safepath_check), making sure the file read is the file checked.
+ * Returns 1 with *text (NUL-terminated, *len bytes; it may hold secrets:
+ * explicit_bzero it before free) when read, 0 with *text NULL when path
+ * does not exist, IST_ERR_UNSAFE, or IST_ERR_IO when it cannot be opened
+ * or read, is not a regular file, or is over max bytes (the message names
+ * the path and the limit; nothing is read then).
+ */
+int ist_safepath_read(const char *path, size_t max, char **text,
+    size_t *len, struct ist_err *e);
+
 #endif

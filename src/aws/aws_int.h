@@ -317,6 +317,8 @@ int aws_cache_key_sso(const char *account, const char *role,
 void aws_sha1_hex(const char *s, char out[41]);
 /* dir/name.json, dir under HOME; malloc'd or NULL. */
 char *aws_home_file(const char *dir, const char *name);
+/* $HOME (or the passwd entry's home) followed by rel ("/.aws/config"). */
+char *aws_home_path(const char *rel);
 /*
  * Reads cached credentials (Credentials.AccessKeyId ...) from path.
  * Returns 1 and fills c when present and valid until more than margin
@@ -335,9 +337,6 @@ int aws_cache_write(const char *path, const struct ist_creds *c,
     const struct sts_result *sr, struct ist_err *e);
 /* Writes text to path atomically, mode 0600, in a safe folder (made). */
 int aws_file_write_atomic(const char *path, const char *text,
-    struct ist_err *e);
-/* Reads a whole small file (a secret: wiped on free); NULL when absent. */
-int aws_file_read(const char *path, size_t max, char **out,
     struct ist_err *e);
 
 /* sso.c: IAM Identity Center role credentials for profile p. */

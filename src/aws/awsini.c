@@ -363,10 +363,9 @@ ini_parse(const char *path, const char *text, size_t len, struct ini **out,
 int
 ini_load(const char *path, struct ini **out, struct ist_err *e)
 {
-	struct stat st, checked;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, r;
+	char *text;
+	size_t len;
+	int r;
 
 	*out = NULL;
 	/*
@@ -374,56 +373,21 @@ ini_load(const char *path, struct ini **out, struct ist_err *e)
 	 * credential_process, a command we run. The SDKs do not check this;
 	 * OpenSSH does, for the same reasons.
 	 */
-	r = ist_safepath_check(path, getuid(), &checked, e);
-	if (r == IST_ERR_NOTFOUND)
-		return 0;
-	if (r < 0)
+	r = ist_safepath_read(path, INI_MAX_SIZE, &text, &len, e);
+	if (r == IST_ERR_IO && e)
+		e->code = r = IST_ERR_CONFIG;
+	else if (r == IST_ERR_IO)
+		r = IST_ERR_CONFIG;
+	if (r <= 0)
 		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ist_err_set(e, IST_ERR_CONFIG, "%s: %s", path,
-		    strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "%s: not a regular file",
-		    path);
-		goto out;
-	}
-	if (st.st_dev != checked.st_dev || st.st_ino != checked.st_ino) {
-		r = ist_err_set(e, IST_ERR_UNSAFE, "%s changed while it was "
-		    "checked: try again", path);
-		goto out;
-	}
-	if (st.st_size > INI_MAX_SIZE) {
-		r = ist_err_set(e, IST_ERR_CONFIG, "%s: over %d bytes: not an "
-		    "AWS config file?", path, INI_MAX_SIZE);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	r = ini_parse(path, buf, got, out, e);
-out:
-	if (buf) {
-		explicit_bzero(buf, got);
-		free(buf);
-	}
-	close(fd);
+	r = ini_parse(path, text, len, out, e);
+	explicit_bzero(text, len);
+	free(text);
 	return r;
 }
 
-static char *
-home_path(const char *rel)
+char *
+aws_home_path(const char *rel)
 {
 	const char *home = getenv("HOME");
 	struct dstr d;
@@ -448,9 +412,9 @@ file_path(const char *env, const char *deflt)
 	if (v && strlen(v) > 4096)
 		return NULL;
 	if (!v)
-		return home_path(deflt);
+		return aws_home_path(deflt);
 	if (v[0] == '~' && v[1] == '/')
-		return home_path(v + 1);
+		return aws_home_path(v + 1);
 	return strdup(v);
 }
 

@@ -224,58 +224,10 @@ aws_cache_key_sso(const char *account, const char *role, const char *session,
 char *
 aws_home_file(const char *dir, const char *name)
 {
-	const char *home = getenv("HOME");
-	struct dstr d;
+	char rel[512];
+	int n = snprintf(rel, sizeof(rel), "/%s/%s.json", dir, name);
 
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(getuid());
-
-		home = pw ? pw->pw_dir : "/";
-	}
-	dstr_init(&d, 8192);
-	dstr_addf(&d, "%s/%s/%s.json", home, dir, name);
-	return dstr_take(&d);
-}
-
-int
-aws_file_read(const char *path, size_t max, char **out, struct ist_err *e)
-{
-	struct stat st, checked;
-	struct dstr d;
-	char buf[4096];
-	ssize_t n;
-	int fd, r;
-
-	*out = NULL;
-	r = ist_safepath_check(path, getuid(), &checked, e);
-	if (r == IST_ERR_NOTFOUND)
-		return 0;
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ist_err_set(e, IST_ERR_IO, "%s: %s", path,
-		    strerror(errno));
-	if (fstat(fd, &st) != 0 || st.st_dev != checked.st_dev ||
-	    st.st_ino != checked.st_ino) {
-		close(fd);
-		return ist_err_set(e, IST_ERR_UNSAFE, "%s changed while it was "
-		    "checked: try again", path);
-	}
-	dstr_init(&d, max);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		dstr_addn(&d, buf, (size_t)n);
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	if (n < 0 || !dstr_ok(&d)) {
-		dstr_free(&d);
-		return ist_err_set(e, IST_ERR_IO, "%s: %s", path, n < 0 ?
-		    strerror(errno) : "too big");
-	}
-	*out = dstr_take(&d);
-	if (!*out)
-		return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
-	return 1;
+	return n > 0 && (size_t)n < sizeof(rel) ? aws_home_path(rel) : NULL;
 }
 
 /* botocore writes "…UTC" (strftime %Z), the SDKs "Z" or "+00:00". */
@@ -329,10 +281,11 @@ aws_cache_read(const char *path, time_t margin, struct ist_creds *c,
 	const cJSON *cr;
 	const char *akid, *secret, *token, *exp;
 	char *text = NULL;
+	size_t len;
 	time_t t = 0;
 	int r;
 
-	r = aws_file_read(path, CACHE_FILE_MAX, &text, e);
+	r = ist_safepath_read(path, CACHE_FILE_MAX, &text, &len, e);
 	if (r <= 0) {
 		if (r == IST_ERR_IO) {
 			ist_verbose("cache %s: %s: ignored", path, e->msg);

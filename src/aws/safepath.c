@@ -3,11 +3,14 @@
  * See include/ist/safepath.h for the rules.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ist/safepath.h"
 
@@ -155,5 +158,74 @@ ist_safepath_check(const char *path, uid_t uid, struct stat *st_out,
 out:
 	free(real);
 	free(link);
+	return r;
+}
+
+int
+ist_safepath_read(const char *path, size_t max, char **text, size_t *len,
+    struct ist_err *e)
+{
+	struct stat st, checked;
+	size_t got = 0;
+	char *buf;
+	int fd, r;
+
+	*text = NULL;
+	*len = 0;
+	r = ist_safepath_check(path, getuid(), &checked, e);
+	if (r == IST_ERR_NOTFOUND)
+		return 0;
+	if (r < 0)
+		return r;
+	/* Links are followed: the check resolved them, and the inode
+	 * comparison below makes sure nothing was swapped in between. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ist_err_set(e, IST_ERR_IO, "%s: %s", path,
+		    strerror(errno));
+	if (fstat(fd, &st) != 0 || st.st_dev != checked.st_dev ||
+	    st.st_ino != checked.st_ino) {
+		r = ist_err_set(e, IST_ERR_UNSAFE, "%s changed while it was "
+		    "checked: try again", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = ist_err_set(e, IST_ERR_IO, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uintmax_t)st.st_size > max) {
+		r = ist_err_set(e, IST_ERR_IO, "%s: %jd bytes, over the limit "
+		    "of %zu for this file", path, (intmax_t)st.st_size, max);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Up to the size fstat gave: a file growing while read is cut
+	 * there, never read past the limit. */
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = ist_err_set(e, IST_ERR_IO, "%s: %s", path,
+			    strerror(errno));
+			explicit_bzero(buf, got);
+			free(buf);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*text = buf;
+	*len = got;
+	r = 1;
+out:
+	close(fd);
 	return r;
 }

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "aws_int.h"
+#include "ist/safepath.h"
 
 #define TOKEN_FILE_MAX (256 * 1024)
 #define REFRESH_WINDOW (15 * 60)
@@ -250,6 +251,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 	const cJSON *rc, *ex;
 	const char *at, *exp, *akid, *secret, *stok;
 	time_t t = 0;
+	size_t len;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -284,7 +286,7 @@ aws_sso_creds(const struct aws_net *n, const struct aws_profile *p,
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	r = aws_file_read(path, TOKEN_FILE_MAX, &text, e);
+	r = ist_safepath_read(path, TOKEN_FILE_MAX, &text, &len, e);
 	if (r < 0)
 		goto out;
 	if (r == 0) {

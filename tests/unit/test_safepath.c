@@ -1,5 +1,6 @@
 /*
- * test_safepath.c: ist_safepath_check() on real files in a temp folder.
+ * test_safepath.c: ist_safepath_check() and ist_safepath_read() on real
+ * files in a temp folder.
  * The tests run as root, so "another user" is uid 65534 (nobody) set with
  * chown, and bad modes are set with chmod.
  */
@@ -221,6 +222,45 @@ test_missing_and_not_regular(void **state)
 	assert_int_equal(ist_safepath_check("", 0, NULL, &e), IST_ERR_INVAL);
 }
 
+/* ist_safepath_read: the bytes of a safe file, through a safe link too;
+ * nothing of a file over the limit, an unsafe one or a missing one. */
+static void
+test_read(void **state)
+{
+	struct fx *f = *state;
+	struct ist_err e = { 0 };
+	char link[160], missing[160], *text = (char *)"x";
+	size_t len = 99;
+
+	assert_int_equal(ist_safepath_read(f->file, 9, &text, &len, &e), 1);
+	assert_int_equal(len, 9);
+	assert_string_equal(text, "return 1\n");
+	free(text);
+
+	snprintf(link, sizeof(link), "%s/link.lua", f->sub);
+	assert_int_equal(symlink(f->file, link), 0);
+	assert_int_equal(ist_safepath_read(link, 64, &text, &len, &e), 1);
+	assert_string_equal(text, "return 1\n");
+	free(text);
+
+	assert_int_equal(ist_safepath_read(f->file, 8, &text, &len, &e),
+	    IST_ERR_IO);
+	assert_null(text);
+	assert_non_null(strstr(e.msg, f->file));
+	assert_non_null(strstr(e.msg, "9 bytes, over the limit of 8"));
+
+	snprintf(missing, sizeof(missing), "%s/nope.lua", f->sub);
+	assert_int_equal(ist_safepath_read(missing, 64, &text, &len, &e), 0);
+	assert_null(text);
+
+	assert_int_equal(ist_safepath_read(f->sub, 64, &text, &len, &e),
+	    IST_ERR_UNSAFE);
+	assert_int_equal(chmod(f->file, 0666), 0);
+	assert_int_equal(ist_safepath_read(f->file, 64, &text, &len, &e),
+	    IST_ERR_UNSAFE);
+	assert_null(text);
+}
+
 int
 main(void)
 {
@@ -244,6 +284,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_and_not_regular,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
