@@ -7,7 +7,10 @@
  *
  * TLS is always verified: the system's CA directory, looked up one
  * certificate at a time (not the whole bundle parsed), plus ca_file when
- * given, which adds trust rather than replacing it.
+ * given, which adds trust rather than replacing it. The context, the
+ * name check, the proxy's value and its CONNECT are made the way the
+ * tunnel WebSocket makes them (ist/tlsclient.h, ist/httpproxy.h); the
+ * I/O is ours.
  *
  * Every step is bounded: connect (and the proxy's CONNECT and the TLS
  * handshake) by connect_timeout_ms, everything by timeout_ms. Name
@@ -373,8 +376,9 @@ proxy_connect(struct htx *x)
 	 * the verdict is the one the WebSocket gives. */
 	http_parser_init(&p, true);
 	r = read_answer(x, &p, x->connect_deadline, "the answer to CONNECT");
-	if (r == 0 && ist_httpproxy_status(p.status > 999 ? 999 :
-	    (int)p.status, x->to.host, x->to.port, &pe) < 0)
+	/* The status has three digits (httpresp.c). */
+	if (r == 0 && ist_httpproxy_status((int)p.status, x->to.host,
+	    x->to.port, &pe) < 0)
 		r = fail(x, IST_ERR_NET, "the proxy %s", pe.msg);
 	http_parser_free(&p);
 	return r;

@@ -14,7 +14,9 @@
  * proxy's answer. So OpenSSL runs over memory: lws hands us what it read
  * (RAW_RX), OpenSSL's records go to the socket with send(), and the
  * certificate name check is OpenSSL's own (X509_VERIFY_PARAM), IPv6
- * literals included.
+ * literals included. The TLS context, that check, the proxy's value,
+ * the CONNECT request and the judging of its answer are the API
+ * client's too (ist/tlsclient.h, ist/httpproxy.h).
  *
  * Every end of a connection (lws reporting an error or a close, a
  * timeout, a protocol error, ist_ws_close()) goes through drop_conn(),
