@@ -7,13 +7,15 @@
  *
  * TLS is always verified: the system's CA directory, looked up one
  * certificate at a time (not the whole bundle parsed), plus ca_file when
- * given, which adds trust rather than replacing it.
+ * given, which adds trust rather than replacing it. The context, the
+ * name check, the proxy's value and its CONNECT are made the way the
+ * tunnel WebSocket makes them (ist/tlsclient.h, ist/httpproxy.h); the
+ * I/O is ours.
  *
  * Every step is bounded: connect (and the proxy's CONNECT and the TLS
  * handshake) by connect_timeout_ms, everything by timeout_ms. Name
  * resolution is getaddrinfo's own.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -29,20 +31,19 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "aws_int.h"
+#include "ist/httpproxy.h"
+#include "ist/tlsclient.h"
 
 struct htx {
 	const struct http_req *rq;
 	struct ist_endpoint to;	 /* the URL's host */
-	struct ist_endpoint via; /* the proxy, when via_proxy */
+	struct ist_httpproxy via; /* the proxy, when via_proxy (secret) */
 	bool via_proxy;
 	const char *target; /* path and query, from the URL */
-	char auth[1024];    /* "Basic ..." for the proxy, or "" (secret) */
 	long long start;    /* CLOCK_MONOTONIC ms */
 	long long deadline; /* 0: none */
 	long long connect_deadline;
@@ -81,12 +82,12 @@ fail(struct htx *x, int code, const char *fmt, ...)
 
 /* "host:port", IPv6 in brackets. */
 static void
-host_port(const struct ist_endpoint *ep, char *out, size_t n)
+host_port(const char *host, int port, char *out, size_t n)
 {
-	bool v6 = strchr(ep->host, ':') != NULL;
+	bool v6 = strchr(host, ':') != NULL;
 
-	snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", ep->host, v6 ? "]" : "",
-	    ep->port);
+	snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+	    port);
 }
 
 /* Waits for ev on fd until deadline: 0, or IST_ERR_TIMEOUT/_NET. */
@@ -159,7 +160,7 @@ bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 /* Tries each address in turn, each with its share of the time left. */
 static int
-tcp_connect(struct htx *x, const struct ist_endpoint *ep)
+tcp_connect(struct htx *x, const char *host, int to_port)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -168,11 +169,11 @@ tcp_connect(struct htx *x, const struct ist_endpoint *ep)
 	int rc, err = 0, n = 0, i = 0, r;
 	bool timed_out = false;
 
-	host_port(ep, hp, sizeof(hp));
-	snprintf(port, sizeof(port), "%d", ep->port);
-	rc = getaddrinfo(ep->host, port, &hints, &res);
+	host_port(host, to_port, hp, sizeof(hp));
+	snprintf(port, sizeof(port), "%d", to_port);
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
-		return fail(x, IST_ERR_NET, "cannot resolve %s: %s", ep->host,
+		return fail(x, IST_ERR_NET, "cannot resolve %s: %s", host,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next)
 		n++;
@@ -352,83 +353,33 @@ read_answer(struct htx *x, struct http_parser *p, long long dl,
 
 /* ---- the proxy ----------------------------------------------------- */
 
-/* rq->proxy, "[user:pass@]host:port": x->via and x->auth. */
-static int
-parse_proxy(struct htx *x, struct ist_err *e)
-{
-	const char *px = x->rq->proxy, *at = strrchr(px, '@');
-	const char *hp = at ? at + 1 : px, *colon;
-	char *user, *pass;
-	struct dstr up;
-	unsigned char *raw;
-	bool nomem;
-	int r;
-
-	r = aws_parse_url(hp, "http", "https", true, "the HTTPS proxy",
-	    &x->via, e);
-	if (r < 0)
-		return r;
-	x->via_proxy = true;
-	if (!at)
-		return 0;
-	/* "user:pass", each percent-decoded, then base64 (RFC 7617). */
-	colon = memchr(px, ':', (size_t)(at - px));
-	user = aws_uri_decode(px, colon ? (size_t)(colon - px) :
-	    (size_t)(at - px));
-	pass = colon ? aws_uri_decode(colon + 1, (size_t)(at - colon - 1)) :
-	    strdup("");
-	nomem = !user || !pass;
-	dstr_init(&up, 600);
-	if (!nomem)
-		dstr_addf(&up, "%s:%s", user, pass);
-	aws_free_secret(user);
-	aws_free_secret(pass);
-	raw = (unsigned char *)up.s;
-	if (nomem || !dstr_ok(&up)) {
-		dstr_free(&up);
-		return nomem ? ist_err_set(e, IST_ERR_NOMEM, "out of memory") :
-		    ist_err_set(e, IST_ERR_CONFIG, "the HTTPS proxy's user "
-		    "name and password are too long");
-	}
-	memcpy(x->auth, "Basic ", 6);
-	EVP_EncodeBlock((unsigned char *)x->auth + 6, raw, (int)up.len);
-	dstr_free(&up);
-	return 0;
-}
-
 static int
 proxy_connect(struct htx *x)
 {
 	struct http_parser p;
-	struct dstr d;
-	char hp[300];
+	struct ist_err pe;
+	char req[IST_HTTPPROXY_REQUEST_MAX];
+	size_t n;
 	int r;
 
-	host_port(&x->to, hp, sizeof(hp));
-	dstr_init(&d, 4096);
-	/* Host right after the request line: the proxy test looks. */
-	dstr_addf(&d, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Connection: "
-	    "Keep-Alive\r\n", hp, hp);
-	if (*x->auth)
-		dstr_addf(&d, "Proxy-Authorization: %s\r\n", x->auth);
-	dstr_add(&d, "\r\n");
-	if (!dstr_ok(&d)) {
-		dstr_free(&d);
-		return fail(x, IST_ERR_NOMEM, "out of memory");
-	}
-	r = io_write(x, d.s, d.len, x->connect_deadline, "sending CONNECT");
-	dstr_free(&d);
+	/* "Proxy-Connection" as curl sends it: the e2e proxy log tells the
+	 * API client's CONNECT from the WebSocket's by it. */
+	r = ist_httpproxy_connect_request(&x->via, x->to.host, x->to.port,
+	    "Proxy-Connection: Keep-Alive\r\n", req, sizeof(req), &n, &pe);
+	if (r < 0)
+		return fail(x, r, "%s", pe.msg);
+	r = io_write(x, req, n, x->connect_deadline, "sending CONNECT");
+	OPENSSL_cleanse(req, sizeof(req));
 	if (r < 0)
 		return r;
+	/* Read by the same parser as every answer (its limits and checks);
+	 * the verdict is the one the WebSocket gives. */
 	http_parser_init(&p, true);
 	r = read_answer(x, &p, x->connect_deadline, "the answer to CONNECT");
-	if (r == 0 && p.status == 407)
-		r = fail(x, IST_ERR_NET, "CONNECT %s: the proxy answered HTTP "
-		    "407 (it wants a user name and password: give them as "
-		    "http://user:password@host:port)", hp);
-	else if (r == 0 && (p.status < 200 || p.status > 299))
-		r = fail(x, IST_ERR_NET, "CONNECT %s: the proxy answered HTTP "
-		    "%ld", hp, p.status);
+	/* The status has three digits (httpresp.c). */
+	if (r == 0 && ist_httpproxy_status((int)p.status, x->to.host,
+	    x->to.port, &pe) < 0)
+		r = fail(x, IST_ERR_NET, "the proxy %s", pe.msg);
 	http_parser_free(&p);
 	return r;
 }
@@ -438,33 +389,18 @@ proxy_connect(struct htx *x)
 static int
 tls_start(struct htx *x)
 {
-	const char *dir = getenv(X509_get_default_cert_dir_env());
-	const char *host = x->to.host, *doing = "TLS handshake";
-	unsigned char in6[16];
-	X509_VERIFY_PARAM *vp;
+	const struct ist_tlsclient_options to = { .ca_file = x->rq->ca_file,
+		.alpn = "http/1.1" };
+	const char *doing = "TLS handshake";
+	struct ist_err te;
 	BIO *b;
-	bool ip;
 	int r;
 
 	ERR_clear_error();
-	x->ctx = SSL_CTX_new(TLS_client_method());
-	if (!x->ctx)
-		return fail(x, IST_ERR_NOMEM, "cannot make a TLS context");
-	SSL_CTX_set_min_proto_version(x->ctx, TLS1_2_VERSION);
-	/* Answers carry credentials: no plaintext left in its buffers. */
-	SSL_CTX_set_options(x->ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CLEANSE_PLAINTEXT);
-	SSL_CTX_set_verify(x->ctx, SSL_VERIFY_PEER, NULL);
-	/* The hashed directory: each issuer is read when looked up. */
-	if (!dir || !*dir)
-		dir = X509_get_default_cert_dir();
-	if (SSL_CTX_load_verify_dir(x->ctx, dir) != 1)
-		ist_debug("TLS: cannot use the CA directory %s", dir);
-	if (x->rq->ca_file &&
-	    SSL_CTX_load_verify_file(x->ctx, x->rq->ca_file) != 1) {
-		x->ca_bad = true;
-		return fail(x, IST_ERR_TLS, "cannot load CA file %s",
-		    x->rq->ca_file);
+	r = ist_tlsclient_ctx_new(&x->ctx, &to, &te);
+	if (r < 0) {
+		x->ca_bad = r == IST_ERR_CONFIG;
+		return fail(x, r, "%s", te.msg);
 	}
 	x->ssl = SSL_new(x->ctx);
 	x->bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
@@ -477,20 +413,8 @@ tls_start(struct htx *x)
 	BIO_set_data(b, (void *)(intptr_t)x->fd);
 	BIO_set_init(b, 1);
 	SSL_set_bio(x->ssl, b, b);
-	vp = SSL_get0_param(x->ssl);
-	ip = inet_pton(AF_INET, host, in6) == 1 ||
-	    inet_pton(AF_INET6, host, in6) == 1;
-	if (ip) {
-		r = X509_VERIFY_PARAM_set1_ip_asc(vp, host);
-	} else {
-		X509_VERIFY_PARAM_set_hostflags(vp,
-		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		r = X509_VERIFY_PARAM_set1_host(vp, host, 0) == 1 &&
-		    SSL_set_tlsext_host_name(x->ssl, host) == 1;
-	}
-	if (r != 1 || SSL_set_alpn_protos(x->ssl,
-	    (const unsigned char *)"\x08http/1.1", 9) != 0)
-		return fail(x, IST_ERR_TLS, "cannot set up TLS for %s", host);
+	if ((r = ist_tlsclient_set_peer(x->ssl, x->to.host, &te)) < 0)
+		return fail(x, r, "%s", te.msg);
 	for (;;) {
 		long v;
 
@@ -574,7 +498,7 @@ send_request(struct htx *x)
 			return fail(x, IST_ERR_INVAL, "bad method");
 	dstr_init(&d, rq->body_len + 65536);
 	dstr_addf(&d, "%s ", rq->method);
-	host_port(&x->to, hp, sizeof(hp));
+	host_port(x->to.host, x->to.port, hp, sizeof(hp));
 	if (x->via_proxy && !x->to.tls)
 		dstr_addf(&d, "http://%s", hp);
 	if (tl == 0 || *x->target != '/')
@@ -599,8 +523,9 @@ send_request(struct htx *x)
 	}
 	if (rq->body_len > 0 || strcmp(rq->method, "GET") != 0)
 		dstr_addf(&d, "Content-Length: %zu\r\n", rq->body_len);
-	if (x->via_proxy && !x->to.tls && *x->auth)
-		dstr_addf(&d, "Proxy-Authorization: %s\r\n", x->auth);
+	if (x->via_proxy && !x->to.tls && x->via.basic[0])
+		dstr_addf(&d, "Proxy-Authorization: Basic %s\r\n",
+		    x->via.basic);
 	dstr_add(&d, "Connection: close\r\n\r\n");
 	if (rq->body_len)
 		dstr_addn(&d, rq->body, rq->body_len);
@@ -628,7 +553,7 @@ report(const struct htx *x, int code, struct ist_err *e)
 
 		/* Every connection goes to the proxy first: its failure is
 		 * the proxy's (or the proxy's way on), not the service's. */
-		host_port(&x->via, px, sizeof(px));
+		host_port(x->via.host, x->via.port, px, sizeof(px));
 		return ist_err_set(e, code, "%s %s: through the HTTPS proxy %s "
 		    "(from HTTPS_PROXY/https_proxy): %s (check that proxy, or "
 		    "list the host in NO_PROXY)", rq->method, rq->url, px,
@@ -666,9 +591,13 @@ http_do(const struct http_req *rq, struct http_resp *rs, struct ist_err *e)
 		x.connect_deadline = x.deadline;
 	if ((r = parse_target(&x, e)) < 0)
 		goto out;
-	if (rq->proxy && *rq->proxy && (r = parse_proxy(&x, e)) < 0)
-		goto out;
-	r = tcp_connect(&x, x.via_proxy ? &x.via : &x.to);
+	if (rq->proxy && *rq->proxy) {
+		if ((r = ist_httpproxy_parse(&x.via, rq->proxy, e)) < 0)
+			goto out;
+		x.via_proxy = true;
+	}
+	r = tcp_connect(&x, x.via_proxy ? x.via.host : x.to.host,
+	    x.via_proxy ? x.via.port : x.to.port);
 	if (r == 0 && x.via_proxy && x.to.tls)
 		r = proxy_connect(&x);
 	if (r == 0 && x.to.tls)
@@ -691,7 +620,7 @@ http_do(const struct http_req *rq, struct http_resp *rs, struct ist_err *e)
 	r = 0;
 out:
 	http_parser_free(&p);
-	OPENSSL_cleanse(x.auth, sizeof(x.auth));
+	ist_httpproxy_clear(&x.via);
 	SSL_free(x.ssl);
 	SSL_CTX_free(x.ctx);
 	BIO_meth_free(x.bm);

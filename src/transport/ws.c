@@ -14,7 +14,9 @@
  * proxy's answer. So OpenSSL runs over memory: lws hands us what it read
  * (RAW_RX), OpenSSL's records go to the socket with send(), and the
  * certificate name check is OpenSSL's own (X509_VERIFY_PARAM), IPv6
- * literals included.
+ * literals included. The TLS context, that check, the proxy's value,
+ * the CONNECT request and the judging of its answer are the API
+ * client's too (ist/tlsclient.h, ist/httpproxy.h).
  *
  * Every end of a connection (lws reporting an error or a close, a
  * timeout, a protocol error, ist_ws_close()) goes through drop_conn(),
@@ -32,11 +34,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
+#include "ist/httpproxy.h"
+#include "ist/tlsclient.h"
 #include "ist/ws.h"
 #include "ist/wsframe.h"
 #include "ist/wshandshake.h"
@@ -52,7 +54,6 @@
  * what lws read, kept while reading is paused. */
 #define IN_CAP (2u * 65536u + 1024u)
 #define REQ_CAP 24576u	/* the upgrade request: a 16 KiB token fits */
-#define PROXY_HEAD_MAX 4096u
 #define PING_SECS 20
 #define HANDSHAKE_SECS 20
 #define CLOSE_GRACE_SECS 5
@@ -65,9 +66,7 @@ struct ctxdata {
 	SSL_CTX *ssl_ctx;
 	BIO_METHOD *out_meth;
 	bool proxy;
-	char proxy_host[256];
-	int proxy_port;
-	char *proxy_auth;	/* base64 "user:pass", or NULL */
+	struct ist_httpproxy px;	/* when proxy (its credentials: secret) */
 };
 
 /* A byte buffer sized once: begin <= off <= off + len <= cap. */
@@ -845,9 +844,9 @@ tls_step(struct ist_ws *ws)
 static int
 start_tls(struct ist_ws *ws)
 {
-	X509_VERIFY_PARAM *vp;
+	struct ist_err e;
 	BIO *wbio = NULL;
-	int ok;
+	int r;
 
 	ws->phase = PH_TLS;
 	ws->ssl = SSL_new(ws->cd->ssl_ctx);
@@ -866,19 +865,9 @@ start_tls(struct ist_ws *ws)
 	BIO_set_init(wbio, 1);
 	SSL_set_bio(ws->ssl, ws->rbio, wbio);
 	SSL_set_connect_state(ws->ssl);
-	vp = SSL_get0_param(ws->ssl);
-	if (ws->host_af) {
-		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, ws->host);
-	} else {
-		X509_VERIFY_PARAM_set_hostflags(vp,
-		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		ok = X509_VERIFY_PARAM_set1_host(vp, ws->host, 0) &&
-		    SSL_set_tlsext_host_name(ws->ssl, ws->host);
-	}
-	if (!ok) {
-		hs_fail(ws, IST_ERR_TLS, true, "cannot set up TLS for %s",
-		    ws->host);
-		return IST_ERR_TLS;
+	if ((r = ist_tlsclient_set_peer(ws->ssl, ws->host, &e)) < 0) {
+		hs_fail(ws, r, true, "%s", e.msg);
+		return r;
 	}
 	tls_step(ws);
 	return 0;
@@ -888,41 +877,23 @@ start_tls(struct ist_ws *ws)
 static void
 proxy_rx(struct ist_ws *ws)
 {
-	const uint8_t *p = ws->in.p + ws->in.off;
-	size_t n = ws->in.len, hl = 0, j;
-	int status = 0, i;
+	struct ist_err e;
+	bool final = true;
+	size_t hl;
+	int r, status;
 
-	for (j = 0; j + 4 <= n && !hl; j++)
-		if (!memcmp(p + j, "\r\n\r\n", 4))
-			hl = j + 4;
-	if (!hl) {
-		if (n > PROXY_HEAD_MAX)
-			hs_fail(ws, IST_ERR_NET, true, "the HTTP proxy %s:%d "
-			    "sent an answer over %u bytes to CONNECT",
-			    ws->cd->proxy_host, ws->cd->proxy_port,
-			    PROXY_HEAD_MAX);
+	r = ist_httpproxy_answer(ws->in.p + ws->in.off, ws->in.len, &hl,
+	    &status, &e);
+	if (r == 0)
 		return;
+	if (r > 0) {
+		/* A 4xx is the proxy's policy: not worth another try. */
+		final = status >= 400 && status < 500;
+		r = ist_httpproxy_status(status, ws->host, ws->port, &e);
 	}
-	if (hl < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ') {
-		hs_fail(ws, IST_ERR_NET, true, "the HTTP proxy %s:%d did not "
-		    "answer CONNECT in HTTP/1.x", ws->cd->proxy_host,
-		    ws->cd->proxy_port);
-		return;
-	}
-	for (i = 9; i < 12; i++) {
-		if (p[i] < '0' || p[i] > '9') {
-			status = -1;
-			break;
-		}
-		status = status * 10 + (p[i] - '0');
-	}
-	if (status < 200 || status > 299) {
-		hs_fail(ws, IST_ERR_NET, status >= 400 && status < 500,
-		    "the HTTP proxy %s:%d refused CONNECT to %s:%d with "
-		    "HTTP %d%s", ws->cd->proxy_host, ws->cd->proxy_port,
-		    ws->host, ws->port, status,
-		    status == 407 ? " (it wants credentials: put them in "
-		    "HTTPS_PROXY as http://user:password@host:port)" : "");
+	if (r < 0) {
+		hs_fail(ws, r, final, "the HTTP proxy %s:%d %s",
+		    ws->cd->px.host, ws->cd->px.port, e.msg);
 		return;
 	}
 	bytes_eat(&ws->in, hl);
@@ -948,27 +919,20 @@ proxy_rx(struct ist_ws *ws)
 static void
 send_connect(struct ist_ws *ws)
 {
-	char req[1024];
-	int n;
+	char req[IST_HTTPPROXY_REQUEST_MAX];
+	struct ist_err e;
+	size_t n;
+	int r;
 
 	ws->phase = PH_PROXY;
-	n = snprintf(req, sizeof(req), ws->host_af == AF_INET6 ?
-	    "CONNECT [%s]:%d HTTP/1.1\r\nHost: [%s]:%d\r\n" :
-	    "CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n",
-	    ws->host, ws->port, ws->host, ws->port);
-	if (n > 0 && (size_t)n < sizeof(req) && ws->cd->proxy_auth)
-		n += snprintf(req + n, sizeof(req) - (size_t)n,
-		    "Proxy-Authorization: Basic %s\r\n", ws->cd->proxy_auth);
-	if (n > 0 && (size_t)n < sizeof(req))
-		n += snprintf(req + n, sizeof(req) - (size_t)n,
-		    "User-Agent: iot-tunnel-ws\r\n\r\n");
-	if (n <= 0 || (size_t)n >= sizeof(req)) {
-		OPENSSL_cleanse(req, sizeof(req));
-		hs_fail(ws, IST_ERR_CONFIG, true, "the HTTP proxy's "
-		    "credentials are too long");
+	/* The User-Agent tells the e2e proxy logs which client it was. */
+	r = ist_httpproxy_connect_request(&ws->cd->px, ws->host, ws->port,
+	    "User-Agent: iot-tunnel-ws\r\n", req, sizeof(req), &n, &e);
+	if (r < 0) {
+		hs_fail(ws, r, true, "%s", e.msg);
 		return;
 	}
-	(void)bytes_put(&ws->out, req, (size_t)n);
+	(void)bytes_put(&ws->out, req, n);
 	OPENSSL_cleanse(req, sizeof(req));
 	(void)flush_out(ws);
 }
@@ -1302,8 +1266,8 @@ raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_CONNECTED:
 		ws->wsi = wsi;
 		ist_debug("tunnel: TCP connected to %s:%d", ws->cd->proxy ?
-		    ws->cd->proxy_host : ws->host, ws->cd->proxy ?
-		    ws->cd->proxy_port : ws->port);
+		    ws->cd->px.host : ws->host, ws->cd->proxy ?
+		    ws->cd->px.port : ws->port);
 		if (ws->cd->proxy)
 			send_connect(ws);
 		else if (ws->tls)
@@ -1361,8 +1325,8 @@ ws_connect(struct ist_ws *ws)
 	conn_reset(ws);
 	memset(&i, 0, sizeof(i));
 	i.context = ws->ctx;
-	i.address = ws->cd->proxy ? ws->cd->proxy_host : ws->host;
-	i.port = ws->cd->proxy ? ws->cd->proxy_port : ws->port;
+	i.address = ws->cd->proxy ? ws->cd->px.host : ws->host;
+	i.port = ws->cd->proxy ? ws->cd->px.port : ws->port;
 	i.host = i.address;
 	i.path = "";
 	i.method = "RAW";
@@ -1605,75 +1569,20 @@ ctxdata_free(struct ctxdata *cd)
 	if (!cd)
 		return;
 	free(cd->protocols);
-	if (cd->proxy_auth) {
-		OPENSSL_cleanse(cd->proxy_auth, strlen(cd->proxy_auth));
-		free(cd->proxy_auth);
-	}
+	ist_httpproxy_clear(&cd->px);
 	SSL_CTX_free(cd->ssl_ctx);
 	BIO_meth_free(cd->out_meth);
 	free(cd);
-}
-
-/* "[user:pass@]host:port", host maybe an IPv6 address in brackets. */
-static int
-parse_proxy(struct ctxdata *cd, const char *s, struct ist_err *e)
-{
-	const char *at, *hp, *colon, *h, *sch;
-	size_t hl, ul;
-	char *end = NULL;
-	long port;
-	int r = 0;
-
-	sch = strstr(s, "://");
-	if (sch)
-		s = sch + 3;
-	at = strrchr(s, '@');
-	hp = at ? at + 1 : s;
-	if (*hp == '[') {
-		h = hp + 1;
-		colon = strchr(h, ']');
-		if (!colon || colon[1] != ':')
-			goto bad;
-		hl = (size_t)(colon - h);
-		colon++;
-	} else {
-		h = hp;
-		colon = strrchr(hp, ':');
-		if (!colon)
-			goto bad;
-		hl = (size_t)(colon - h);
-	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (!hl || hl >= sizeof(cd->proxy_host) || errno || !end ||
-	    (*end && *end != '/') || port < 1 || port > 65535)
-		goto bad;
-	memcpy(cd->proxy_host, h, hl);
-	cd->proxy_host[hl] = '\0';
-	cd->proxy_port = (int)port;
-	cd->proxy = true;
-	if (at) {
-		ul = (size_t)(at - s);
-		cd->proxy_auth = malloc(4 * ((ul + 2) / 3) + 1);
-		if (!cd->proxy_auth)
-			return ist_err_set(e, IST_ERR_NOMEM, "out of memory");
-		EVP_EncodeBlock((unsigned char *)cd->proxy_auth,
-		    (const unsigned char *)s, (int)ul);
-	}
-	return r;
-bad:
-	return ist_err_set(e, IST_ERR_CONFIG, "the HTTP proxy for the tunnel "
-	    "service is not [user:password@]host:port");
 }
 
 int
 ist_ws_context_new(struct lws_context **out,
     const struct ist_ws_context_options *o, struct ist_err *e)
 {
-	static const unsigned char alpn[] = "\x08http/1.1";
+	const struct ist_tlsclient_options to = { .ca_file = o->ca_file,
+		.alpn = "http/1.1" };
 	struct lws_context_creation_info info;
 	struct ctxdata *cd = NULL;
-	const char *ca_dir;
 	size_t n = 0, i;
 	int r;
 
@@ -1686,10 +1595,9 @@ ist_ws_context_new(struct lws_context **out,
 		while (o->protocols[n].name)
 			n++;
 	cd->protocols = calloc(n + 2, sizeof(*cd->protocols));
-	cd->ssl_ctx = SSL_CTX_new(TLS_client_method());
 	cd->out_meth = BIO_meth_new(BIO_get_new_index() |
 	    BIO_TYPE_SOURCE_SINK, "ist-ws-out");
-	if (!cd->protocols || !cd->ssl_ctx || !cd->out_meth ||
+	if (!cd->protocols || !cd->out_meth ||
 	    !BIO_meth_set_write(cd->out_meth, out_bio_write) ||
 	    !BIO_meth_set_ctrl(cd->out_meth, out_bio_ctrl)) {
 		r = ist_err_set(e, IST_ERR_NOMEM, "out of memory");
@@ -1700,34 +1608,15 @@ ist_ws_context_new(struct lws_context **out,
 	for (i = 0; i < n; i++)
 		cd->protocols[i + 1] = o->protocols[i];
 
-	SSL_CTX_set_min_proto_version(cd->ssl_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(cd->ssl_ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_set_alpn_protos(cd->ssl_ctx, alpn, sizeof(alpn) - 1)) {
-		r = ist_err_set(e, IST_ERR_TLS, "cannot set up TLS (ALPN)");
+	/* --ca-file is extra trust, as for the API calls. */
+	r = ist_tlsclient_ctx_new(&cd->ssl_ctx, &to, e);
+	if (r < 0)
 		goto out;
-	}
-	/* --ca-file is extra trust, as for the API calls: the system's
-	 * CAs are trusted as well, from the hashed directory (each issuer
-	 * read when looked up), as src/aws/http.c does: the whole bundle
-	 * parsed up front costs 0.9 MiB and 20 ms (bench/README.md). */
-	ca_dir = getenv(X509_get_default_cert_dir_env());
-	if (!ca_dir || !*ca_dir)
-		ca_dir = X509_get_default_cert_dir();
-	if (SSL_CTX_load_verify_dir(cd->ssl_ctx, ca_dir) != 1)
-		ist_verbose("the system's CA directory %s could not be "
-		    "used", ca_dir);
-	if (o->ca_file && !SSL_CTX_load_verify_locations(cd->ssl_ctx,
-	    o->ca_file, NULL)) {
-		ERR_clear_error();
-		r = ist_err_set(e, IST_ERR_CONFIG, "cannot read CA file %s "
-		    "(a PEM file of certificates)", o->ca_file);
-		goto out;
-	}
-	ERR_clear_error();
 	if (o->http_proxy && *o->http_proxy) {
-		r = parse_proxy(cd, o->http_proxy, e);
+		r = ist_httpproxy_parse(&cd->px, o->http_proxy, e);
 		if (r < 0)
 			goto out;
+		cd->proxy = true;
 		ist_verbose("using an HTTP proxy for the tunnel service");
 	}
 

@@ -8,9 +8,12 @@ Prints "listening PORT" on stdout (and creates LOG). MODE:
   split   "HTTP/1.1 200 " and the rest of the answer in two TCP segments
           (lws 4.1.6's own CONNECT broke TLS on that)
   407     "HTTP/1.1 407 Proxy Authentication Required"
+  auth    an ordinary proxy for the user "us@er" with the password "p w"
+          only (HTTPS_PROXY percent-encodes them), 407 for anyone else
 Each request head goes to LOG as one line (" | " between header lines),
 with a Proxy-Authorization value replaced by "<set>".
 """
+import base64
 import socket
 import sys
 import threading
@@ -50,7 +53,10 @@ def serve(c, mode, logf):
     if method != "CONNECT":
         c.sendall(b"HTTP/1.1 405 no\r\n\r\n")
         return
-    if mode == "407":
+    auth = [ln.split(":", 1)[1].strip() for ln in head.split("\r\n")
+            if ln.lower().startswith("proxy-authorization:")]
+    want = "Basic " + base64.b64encode(b"us@er:p w").decode()
+    if mode == "407" or (mode == "auth" and auth != [want]):
         c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                   b"Content-Length: 0\r\n\r\n")
         time.sleep(0.5)

@@ -29,6 +29,18 @@ assert_contains "$log" "CONNECT 127.0.0.1:$HOSTILE_PORT HTTP/1.1 | Host: 127.0.0
 assert_not_contains "$(cat "$T/proxy.err")" "pw" "proxy message"
 kill "$CPROXY_PID"
 
+# Bug "ws proxy credentials not percent-decoded": the WebSocket sent
+# "us%40er:p%20w" as the user and password; it sends what HTTPS_PROXY
+# means, as the API client does (this proxy takes "us@er" and "p w" only).
+: > "$T/connects.log"
+start_proxy auth
+HTTPS_PROXY=http://us%40er:p%20w@127.0.0.1:$CPROXY_PORT NO_PROXY= hostile_proxy text
+assert_eq "$RC" 5 "exit status (percent-encoded credentials)"
+assert_contains "$ERR" "sent a text WebSocket message" \
+	"message (percent-encoded credentials)"
+assert_not_contains "$(cat "$T/proxy.err")" "p%20w" "proxy message"
+kill "$CPROXY_PID"
+
 # 407: final, with a hint.
 : > "$T/connects.log"
 start_proxy 407

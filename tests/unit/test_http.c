@@ -638,8 +638,9 @@ test_proxy(void **state)
 	assert_int_equal(http_do(&rq, &rs, &e), IST_ERR_NET);
 	srv_stop(&s);
 	assert_string_equal(s.req, "CONNECT api.example.test:443 HTTP/1.1\r\n"
-	    "Host: api.example.test:443\r\nProxy-Connection: Keep-Alive\r\n"
-	    "Proxy-Authorization: Basic YWxpY2U6cHcgeA==\r\n\r\n");
+	    "Host: api.example.test:443\r\n"
+	    "Proxy-Authorization: Basic YWxpY2U6cHcgeA==\r\n"
+	    "Proxy-Connection: Keep-Alive\r\n\r\n");
 	snprintf(px, sizeof(px), "through the HTTPS proxy 127.0.0.1:%d (from "
 	    "HTTPS_PROXY/https_proxy)", s.port);
 	assert_non_null(strstr(e.msg, px));
