@@ -57,7 +57,7 @@ struct ist_ws_context_options {
  * program's, and the TLS client context (the system's CAs plus ca_file,
  * TLS 1.2 or later, ALPN http/1.1). Unsets the lowercase http_proxy
  * variable, which lws would otherwise apply by itself to every client
- * connection (LWS-NOTES 1, Proxy).
+ * connection (docs/libwebsockets.md).
  */
 int ist_ws_context_new(struct lws_context **out,
     const struct ist_ws_context_options *o, struct ist_err *e);

@@ -8,11 +8,12 @@
  *
  * TLS and the proxy CONNECT are done here, not by lws, because 4.1.6
  * cannot do them for a raw client (checked with small programs, see
- * LWS-NOTES.md "Raw client"): with LCCSCF_USE_SSL it fails before the
- * socket exists ("tls start fail"), and through http_proxy_address it
- * writes the client's bytes behind the CONNECT without waiting for the
- * proxy's answer. So OpenSSL runs over memory: lws hands us what it read
- * (RAW_RX), OpenSSL's records go to the socket with send(), and the
+ * docs/libwebsockets.md, "Raw client connections"): with LCCSCF_USE_SSL
+ * it fails before the socket exists ("tls start fail"), and through
+ * http_proxy_address it writes the client's bytes behind the CONNECT
+ * without waiting for the proxy's answer. So OpenSSL runs over memory:
+ * lws hands us what it read (RAW_RX), OpenSSL's records go to the socket
+ * with send(), and the
  * certificate name check is OpenSSL's own (X509_VERIFY_PARAM), IPv6
  * literals included. The TLS context, that check, the proxy's value,
  * the CONNECT request and the judging of its answer are the API

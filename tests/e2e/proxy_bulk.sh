@@ -18,7 +18,7 @@ assert_eq "$got" "$want" "download sha256"
 assert_eq "$(last_proxy_rc)" 0 "proxy exit status (download)"
 # A reader that stalls: ssh stops reading, the proxy's stdout backs up
 # and it must pause the WebSocket, then resume, losing nothing. Without
-# the LWS-NOTES fixes this hangs: BUG A (a partial write to stdout never
+# the fixes in docs/libwebsockets.md this hangs: BUG A (a partial write to stdout never
 # re-armed) or BUG B (a pause inside a TLS receive spinning for ever).
 ssh_dev kiosk-17 "cat $T/up.bin" | "$IST_PY" -c 'import sys, time
 out = open(sys.argv[1], "wb")

@@ -2,7 +2,7 @@
 # stdin ends before the tunnel is even up: every byte still reaches the
 # device. With 60000 bytes in a pipe whose writer is gone while the proxy
 # is still connecting, lws 4.1.6 would close fd 0 with the bytes unread
-# (BUG C in LWS-NOTES.md); 300000 bytes also take the normal path. Uses
+# (BUG C in docs/libwebsockets.md); 300000 bytes also take the normal path. Uses
 # a non-SSH service (--service SINK) that the agent maps to a plain TCP
 # sink storing what it gets.
 . "$(dirname "$0")/lib.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # TLS to the tunnel service is verified, IPv6 literals included (lws
-# 4.1.6 would skip the name check for one: LWS-NOTES.md section 1):
+# 4.1.6's own TLS client skipped the name check for one:
+# docs/libwebsockets.md):
 #  - a certificate without the address is refused (exit 5, the reason);
 #  - an unknown CA is refused;
 #  - with a certificate for ::1, ssh works end to end over [::1] (API,
