@@ -4,7 +4,8 @@
  * --tag KEY=VALUE (then the OpenTunnel request they make, checked as the
  * API would), --tunnel-id, numbers (--wait, --timeout, ports), and the
  * endpoint overrides (--api-endpoint, --proxy-endpoint) as ist_aws_new
- * takes them. Byte 0 picks which; the rest is the value (NUL-cut), or for
+ * takes them, and an HTTPS_PROXY value (then the CONNECT request made
+ * with it). Byte 0 picks which; the rest is the value (NUL-cut), or for
  * tags several lines.
  */
 #include <stdint.h>
@@ -16,6 +17,7 @@
 
 #include "ist/api.h"
 #include "ist/aws.h"
+#include "ist/httpproxy.h"
 #include "ist/num.h"
 #include "tags.h"
 #include "tunnel.h"
@@ -71,6 +73,45 @@ fuzz_endpoint(const char *v, int which)
 	}
 }
 
+static void
+fuzz_https_proxy(const char *v)
+{
+	struct ist_httpproxy px;
+	struct ist_err e;
+	char req[IST_HTTPPROXY_REQUEST_MAX];
+	size_t len = 0;
+
+	memset(&px, 0, sizeof(px));
+	if (ist_httpproxy_parse(&px, v, &e) == 0) {
+		if (!px.host[0] || px.port < 1 || px.port > 65535 ||
+		    strpbrk(px.host, "\r\n") || strpbrk(px.basic, "\r\n"))
+			abort();
+		/* The request through it must be one head, nothing after. */
+		if (ist_httpproxy_connect_request(&px, px.host, px.port, NULL,
+		    req, sizeof(req), &len, &e) == 0 &&
+		    (len >= sizeof(req) || len < 4 ||
+		    memcmp(req + len - 4, "\r\n\r\n", 4) != 0 ||
+		    strstr(req, "\r\n\r\n") != req + len - 4))
+			abort();
+	} else {
+		/* The message never shows the user name and password. */
+		const char *at = strrchr(v, '@'), *from = strstr(v, "://");
+		char user[64];
+		size_t n;
+
+		from = from ? from + 3 : v;
+		n = at && at > from ? (size_t)(at - from) : 0;
+		if (n >= 8 && n < sizeof(user)) {
+			memcpy(user, from, n);
+			user[n] = '\0';
+			/* (unless what follows the '@' holds it too) */
+			if (strstr(e.msg, user) && !strstr(at + 1, user))
+				abort();
+		}
+	}
+	ist_httpproxy_clear(&px);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -101,6 +142,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(v, data + 1, size - 1);
 	v[size - 1] = '\0';
 	ist_err_clear(&e);
+	/* 0xf0 and up: added later, so that the other values keep the
+	 * meaning the seeds were made with. */
+	if (data[0] >= 0xf0) {
+		fuzz_https_proxy(v);
+		free(v);
+		return 0;
+	}
 	switch (data[0] % 7) {
 	case 0:
 		if (agent_service_parse(v, &svc, &e) == 0 &&

@@ -3,13 +3,17 @@
  * (src/aws/httpresp.c). The first byte picks the mode (bit 0: the head of
  * a CONNECT answer only; bit 1: then end of stream) and bits 2-7 a step:
  * the rest is fed in one piece and again in pieces of that size, and both
- * runs must agree, stay under the caps and keep *used honest.
+ * runs must agree, stay under the caps and keep *used honest. The same
+ * bytes go to the tunnel's check of a proxy's answer to CONNECT
+ * (ist_httpproxy_answer), whose verdict on every longer prefix must
+ * keep the first one it gave.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aws_int.h"
+#include "ist/httpproxy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,6 +66,31 @@ one_run(const char *s, size_t n, size_t step, bool head_only, bool eof,
 	http_parser_free(&p);
 }
 
+static void
+proxy_answer(const char *s, size_t n, size_t step)
+{
+	struct ist_err e;
+	size_t head = 0, first_head = 0, k = 0;
+	int status = 0, first_status = 0, first = 0, r;
+
+	while (k < n) {
+		k = n - k < step ? n : k + step;
+		r = ist_httpproxy_answer(s, k, &head, &status, &e);
+		if (r < 0 && r != IST_ERR_NET)
+			abort();
+		if (r == 1 && (head > k || head > IST_HTTPPROXY_ANSWER_MAX))
+			abort();
+		if (!first && r != 0) {
+			first = r;
+			first_head = head;
+			first_status = status;
+		} else if (first && (r != first || (r == 1 &&
+		    (head != first_head || status != first_status)))) {
+			abort();	/* more bytes changed a verdict */
+		}
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -82,5 +111,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(a.body);
 	free(b.body);
+	proxy_answer((const char *)data + 1, size - 1, step);
 	return 0;
 }

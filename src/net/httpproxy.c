@@ -84,13 +84,20 @@ ist_httpproxy_parse(struct ist_httpproxy *px, const char *value,
 			at = s + i;
 	hp = at ? at + 1 : s;
 	r = aws_parse_url(hp, "http", "https", true, WHAT, &ep, e);
-	if (r < 0)
-		return r;
 	/* aws_parse_url takes a default port; a proxy has none. */
 	he = *hp == '[' ? strchr(hp, ']') + 1 : hp + strcspn(hp, ":/");
-	if (*he != ':')
-		return ist_err_set(e, IST_ERR_CONFIG, WHAT " '%s': give "
+	if (r == 0 && *he != ':')
+		r = ist_err_set(e, IST_ERR_CONFIG, WHAT " '%s': give "
 		    "host:port", hp);
+	/* A message quotes what it refuses: never when an '@' we did not
+	 * take as the end of a user name and password is in it (a value
+	 * mistyped as "http:/user:pw@host" holds one all the same). */
+	if (r < 0 && strchr(hp, '@'))
+		return ist_err_set(e, r, WHAT ": not [http://][user:password"
+		    "@]host:port (the value is not shown: it may hold a "
+		    "password)");
+	if (r < 0)
+		return r;
 	memcpy(px->host, ep.host, sizeof(px->host));
 	px->port = ep.port;
 	if (at && (r = set_basic(px, s, (size_t)(at - s), e)) < 0) {

@@ -84,6 +84,10 @@ test_parse_refuses(void **state)
 	expect_bad("", "no host");
 	expect_bad("u:s3cret@bad host:1", "bad character");
 	expect_bad("u:s3cret@h:1?x", "port must be");
+	/* bug "proxy password in message" (fuzz_cli): a mistyped scheme
+	 * puts the '@' where it does not end credentials, and the value
+	 * was quoted whole. */
+	expect_bad("http:/u:s3cret@proxy.example:3128", "not shown");
 	/* 599 bytes of "user:password" fit, 600 do not. */
 	big = malloc(700);
 	assert_non_null(big);
