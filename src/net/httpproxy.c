@@ -84,11 +84,14 @@ ist_httpproxy_parse(struct ist_httpproxy *px, const char *value,
 			at = s + i;
 	hp = at ? at + 1 : s;
 	r = aws_parse_url(hp, "http", "https", true, WHAT, &ep, e);
-	/* aws_parse_url takes a default port; a proxy has none. */
-	he = *hp == '[' ? strchr(hp, ']') + 1 : hp + strcspn(hp, ":/");
-	if (r == 0 && *he != ':')
-		r = ist_err_set(e, IST_ERR_CONFIG, WHAT " '%s': give "
-		    "host:port", hp);
+	/* aws_parse_url takes a default port; a proxy has none. (After a
+	 * parse, a '[' has its ']'.) */
+	if (r == 0) {
+		he = *hp == '[' ? strchr(hp, ']') + 1 : hp + strcspn(hp, ":/");
+		if (*he != ':')
+			r = ist_err_set(e, IST_ERR_CONFIG, WHAT " '%s': give "
+			    "host:port", hp);
+	}
 	/* A message quotes what it refuses: never when an '@' we did not
 	 * take as the end of a user name and password is in it (a value
 	 * mistyped as "http:/user:pw@host" holds one all the same). */
