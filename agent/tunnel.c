@@ -20,6 +20,9 @@
 #define OUT_LOW ((size_t)64 << 10)
 #define IN_MAX ((size_t)1 << 20)
 #define WRITE_CHUNK 65536u
+/* How long the tunnel's end waits for local services to take what the
+ * source sent before it ended their connections. */
+#define DRAIN_SECS 10
 
 struct lconn {
 	struct agent_tunnel *t;
@@ -45,9 +48,17 @@ struct agent_tunnel {
 	size_t nsvcs;
 	struct lconn *conns;
 	bool ws_paused;
+	/* The WebSocket ended; the end is reported once the connections
+	 * left (each ended by the source, output still queued) drain. */
+	bool ending;
+	int end_code;
+	struct ist_err end_err;
+	lws_sorted_usec_list_t sul_end;
 	agent_tunnel_end_fn fn;
 	void *ud;
 };
+
+static void report_end(struct agent_tunnel *t);
 
 static const char *
 svc_arg(const struct lconn *c)
@@ -87,6 +98,8 @@ lconn_free(struct lconn *c)
 	free(c->out);
 	free(c->in);
 	free(c);
+	if (t->ending && !t->conns)
+		report_end(t);
 }
 
 /* Resumes the WebSocket when no connection holds much queued. */
@@ -102,7 +115,7 @@ update_ws_pause(struct agent_tunnel *t)
 		if (c->out_len >= OUT_LOW)
 			low = false;
 	}
-	if (!t->ws)
+	if (!t->ws || t->ending)
 		return;
 	if (!t->ws_paused && high) {
 		t->ws_paused = true;
@@ -142,7 +155,7 @@ push_in(struct lconn *c)
 	struct ist_err e;
 	size_t acc = 0;
 
-	if (!c->in_len || !s)
+	if (!c->in_len || !s || t->ending)
 		return;
 	ist_err_clear(&e);
 	if (ist_session_send_data(s, svc_arg(c), c->id, c->in, c->in_len,
@@ -241,7 +254,11 @@ local_writeable(struct lconn *c)
 			c->out_off = 0;
 		update_ws_pause(c->t);
 	}
-	if (c->out_len) {
+	/* After a write, close only from the next WRITEABLE: lws keeps
+	 * what the socket did not take and reports WRITEABLE again once it
+	 * has gone out, while closing now would drop it (the end of the
+	 * stream lost). */
+	if (c->out_len || (n && c->peer_ended)) {
 		/* Re-arm from a timer: BUG A in docs/libwebsockets.md. */
 		lws_sul_schedule(c->t->ctx, 0, &c->sul_write, write_again_cb,
 		    1);
@@ -259,8 +276,14 @@ local_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct lconn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 
 	(void)user;
-	if (!c)
-		return 0;
+	if (!c) {
+		/* Its connection was freed while lws was still connecting:
+		 * lws's connect timeout replaced our kill, and the socket
+		 * would stay open with nobody reading it. */
+		return reason == LWS_CALLBACK_RAW_CONNECTED ||
+		    reason == LWS_CALLBACK_RAW_RX ||
+		    reason == LWS_CALLBACK_RAW_WRITEABLE ? -1 : 0;
+	}
 	switch (reason) {
 	case LWS_CALLBACK_RAW_CONNECTED:
 		c->connected = true;
@@ -430,12 +453,55 @@ on_service_ids(struct ist_session *s, const char *const *ids, size_t n,
 			    "this agent does not serve", t->name, ids[i]);
 }
 
-static void
-close_all(struct agent_tunnel *t)
+/* A connection the source ended whose bytes are still on their way to
+ * the local service (or that is still connecting): they are the end of a
+ * complete stream, so they are delivered even if the WebSocket goes
+ * (local_writeable closes it once done). Anything else has lost its
+ * other end. */
+static bool
+draining(const struct lconn *c)
 {
-	while (t->conns)
-		lconn_free(t->conns);
+	return c->peer_ended && c->wsi && (c->out_len || !c->connected);
+}
+
+/* Frees every connection, or (keep_draining) every one but those. */
+static void
+close_all(struct agent_tunnel *t, bool keep_draining)
+{
+	struct lconn *c, *next;
+
+	for (c = t->conns; c; c = next) {
+		next = c->next;
+		if (!keep_draining || !draining(c))
+			lconn_free(c);
+	}
 	t->ws_paused = false;
+}
+
+static void
+end_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent_tunnel *t = lws_container_of(sul, struct agent_tunnel,
+	    sul_end);
+
+	if (!t->ending)
+		return;
+	if (t->conns)
+		ist_info("%s: a local service did not take the last bytes of "
+		    "its connection in %d s; closing it", t->name,
+		    DRAIN_SECS);
+	t->ending = false;	/* the frees below report nothing more */
+	close_all(t, false);
+	/* Last: the agent may free t here. */
+	t->fn(t, t->end_code, t->end_err.code ? &t->end_err : NULL, t->ud);
+}
+
+/* From a timer: it may be called inside a local connection's callback,
+ * and the agent frees t in fn. */
+static void
+report_end(struct agent_tunnel *t)
+{
+	lws_sul_schedule(t->ctx, 0, &t->sul_end, end_cb, 1);
 }
 
 static void
@@ -455,7 +521,7 @@ on_drop(struct ist_ws *ws, const struct ist_err *e, void *ud)
 
 	(void)ws;
 	ist_verbose("%s: %s; reconnecting", t->name, e->msg);
-	close_all(t);
+	close_all(t, true);
 }
 
 static void
@@ -477,9 +543,21 @@ on_end(struct ist_ws *ws, int code, const struct ist_err *e, void *ud)
 	struct agent_tunnel *t = ud;
 
 	(void)ws;
-	close_all(t);
-	/* Last: the agent may free t here. */
-	t->fn(t, code, e, t->ud);
+	close_all(t, true);
+	if (!t->conns) {
+		/* Last: the agent may free t here. */
+		t->fn(t, code, e, t->ud);
+		return;
+	}
+	t->ending = true;
+	t->end_code = code;
+	ist_err_clear(&t->end_err);
+	if (e)
+		t->end_err = *e;
+	ist_verbose("%s: the tunnel ended; delivering what is queued for "
+	    "the local service first", t->name);
+	lws_sul_schedule(t->ctx, 0, &t->sul_end, end_cb,
+	    DRAIN_SECS * LWS_US_PER_SEC);
 }
 
 int
@@ -537,7 +615,9 @@ agent_tunnel_free(struct agent_tunnel *t)
 {
 	if (!t)
 		return;
-	close_all(t);
+	t->ending = false;
+	close_all(t, false);
+	lws_sul_cancel(&t->sul_end);
 	ist_ws_free(t->ws);
 	free(t);
 }
