@@ -16,19 +16,8 @@ set -eu
 cd "$(dirname "$0")/.."
 mib=${1:-256}
 
-./scripts/install-deps.sh
-echo "rss: building (Release) in build-bench/" >&2
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-	> /dev/null
-cmake --build build-bench -j2 > /dev/null
-IST_SRC=$PWD
-IST_BIN=$PWD/build-bench/bin
-export IST_SRC IST_BIN
-. tests/e2e/lib.sh
-. tests/e2e/lib-ssh.sh
-
-echo "rss: starting sshd, mosquitto, the emulator and the agent" >&2
-start_tunnel_world
+BENCH_NAME=rss
+. bench/world.sh
 head -c $((mib << 20)) /dev/urandom > "$T/bulk.bin"
 mkdir -p "$T/rss"
 

@@ -43,20 +43,8 @@ if [ -n "$LOCALPROXY" ] && [ ! -x "$LOCALPROXY" ]; then
 	exit 1
 fi
 
-./scripts/install-deps.sh
-echo "bench: building (Release) in build-bench/" >&2
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-	> /dev/null
-cmake --build build-bench -j2 > /dev/null
-IST_SRC=$PWD
-IST_BIN=$PWD/build-bench/bin
-export IST_SRC IST_BIN
-
-. tests/e2e/lib.sh
-. tests/e2e/lib-ssh.sh
-
-echo "bench: starting sshd, mosquitto, the emulator and the agent" >&2
-start_tunnel_world
+BENCH_NAME=bench
+. bench/world.sh
 
 # ms since the epoch
 now_ms() {
